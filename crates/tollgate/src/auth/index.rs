@@ -1,0 +1,112 @@
+//! The in-memory index of client keys that every request is checked against, and
+//! the task that keeps it in step with the database.
+//!
+//! Reads are lock-free (`ArcSwap`); the refresher polls the store's change counter
+//! and swaps in a new map when it moves, so a key created or revoked by the CLI or
+//! another replica applies within [`REFRESH_EVERY`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use super::secret::{self, SecretHash};
+use super::{AuthError, ClientKey};
+use crate::store::{KeyStatus, Store, StoreError};
+
+/// How often the refresher polls the change counter.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
+
+/// Client keys by secret hash.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    keys: ArcSwap<HashMap<SecretHash, Arc<ClientKey>>>,
+}
+
+impl KeyIndex {
+    /// Loads every key from the store.
+    pub async fn load(store: &Store) -> Result<(KeyIndex, i64), StoreError> {
+        let index = KeyIndex::default();
+        let revision = index.reload(store).await?;
+        Ok((index, revision))
+    }
+
+    /// Replaces the index with the store's current keys; returns the revision read.
+    pub async fn reload(&self, store: &Store) -> Result<i64, StoreError> {
+        let revision = store.keys_revision().await?;
+        let mut map = HashMap::new();
+        for record in store.list_keys().await? {
+            let Some(hash) = secret::parse_hash_hex(&record.secret_hash) else {
+                tracing::error!(key_id = %record.id, "stored key hash is malformed; key skipped");
+                continue;
+            };
+            map.insert(hash, Arc::new(ClientKey::from_record(record)));
+        }
+        self.keys.store(Arc::new(map));
+        Ok(revision)
+    }
+
+    /// Checks a presented secret: unknown, revoked, suspended and expired keys are refused.
+    pub fn authenticate(&self, presented: &str, now_ms: i64) -> Result<Arc<ClientKey>, AuthError> {
+        let hash = secret::hash(presented);
+        let key = self
+            .keys
+            .load()
+            .get(&hash)
+            .cloned()
+            .ok_or(AuthError::UnknownKey)?;
+        match key.status {
+            KeyStatus::Active => {}
+            KeyStatus::Suspended => return Err(AuthError::Suspended),
+            KeyStatus::Revoked => return Err(AuthError::Revoked),
+        }
+        if key.expires_at.is_some_and(|t| t <= now_ms) {
+            return Err(AuthError::Expired);
+        }
+        Ok(key)
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.keys.load().len()
+    }
+
+    /// True when no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Polls the store until `stop` and reloads the index whenever the keys change.
+pub async fn refresh_until(
+    index: Arc<KeyIndex>,
+    store: Store,
+    mut revision: i64,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(REFRESH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.keys_revision().await {
+            Ok(current) if current == revision => {}
+            Ok(_) => match index.reload(&store).await {
+                Ok(new_revision) => {
+                    revision = new_revision;
+                    tracing::debug!(keys = index.len(), "client key index reloaded");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "client key reload failed; keeping the previous keys")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the client key revision; keeping the current keys")
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Client authentication: key format and hashing (`secret`), the in-memory key index
+//! (`index`), and how a key is presented on a request.
+
+pub mod index;
+pub mod secret;
+
+use std::sync::Arc;
+
+pub use index::KeyIndex;
+
+use crate::store::{KeyRecord, KeyStatus};
+
+/// An authenticated client key, as the request path sees it.
+#[derive(Debug)]
+pub struct ClientKey {
+    pub id: Arc<str>,
+    pub name: String,
+    pub owner: Option<Arc<str>>,
+    pub tier: String,
+    pub status: KeyStatus,
+    pub expires_at: Option<i64>,
+    /// The masked secret, safe to log.
+    pub masked: String,
+}
+
+impl ClientKey {
+    /// The in-memory form of a stored key.
+    pub fn from_record(r: KeyRecord) -> Self {
+        ClientKey {
+            id: r.id.into(),
+            name: r.name,
+            owner: r.owner.map(Into::into),
+            tier: r.tier,
+            status: r.status,
+            expires_at: r.expires_at,
+            masked: r.masked,
+        }
+    }
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` or `x-api-key` header.
+    #[error("missing API key")]
+    MissingKey,
+    /// The key is not one Tollgate issued.
+    #[error("unknown API key")]
+    UnknownKey,
+    /// The key was revoked.
+    #[error("revoked API key")]
+    Revoked,
+    /// The key is suspended.
+    #[error("suspended API key")]
+    Suspended,
+    /// The key is past its expiry.
+    #[error("expired API key")]
+    Expired,
+}
+
+/// The secret a request presents: `Authorization: Bearer <key>`, else `x-api-key`.
+pub fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    bearer.or_else(|| {
+        let value = headers.get("x-api-key")?.to_str().ok()?.trim();
+        (!value.is_empty()).then_some(value)
+    })
+}
+
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let token = match value.split_once(char::is_whitespace) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return None,
+        None if value.eq_ignore_ascii_case("bearer") => return None,
+        None => value,
+    };
+    (!token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bearer_then_x_api_key() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("x-api-key", http::HeaderValue::from_static("tg-live-b"));
+        assert_eq!(presented_key(&h), Some("tg-live-b"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer tg-live-a"),
+        );
+        assert_eq!(presented_key(&h), Some("tg-live-a"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer "),
+        );
+        // An empty or non-bearer Authorization falls back to x-api-key.
+        assert_eq!(presented_key(&h), Some("tg-live-b"));
+        h.remove("x-api-key");
+        assert_eq!(presented_key(&h), None);
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Basic abc"),
+        );
+        assert_eq!(presented_key(&h), None);
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("tg-live-raw"),
+        );
+        assert_eq!(presented_key(&h), Some("tg-live-raw"));
+    }
+}

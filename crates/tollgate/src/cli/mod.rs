@@ -1,0 +1,105 @@
+//! Command line: clap definitions and dispatch; one file per subcommand.
+
+mod check;
+mod keys;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, process_env, Config};
+
+/// Tollgate: one OpenAI-compatible endpoint in front of many LLM providers and keys.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: ./tollgate.toml when it exists).
+    #[arg(long, global = true, env = "TOLLGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Address to listen on (overrides server.listen).
+        #[arg(long, value_name = "IP:PORT")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage client keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Print the version.
+    Version,
+}
+
+/// `tollgate config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print every problem with its location and fix.
+    Check,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. });
+    init_tracing(serving);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let path = config::locate(cli.config.as_deref());
+    match cli.command {
+        Command::Version => {
+            println!("tollgate {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Config(ConfigCommand::Check) => check::config_check(path.as_deref()),
+        command => {
+            let config = match Config::load(path.as_deref(), &process_env()) {
+                Ok(c) => c,
+                Err(problems) => {
+                    eprint!("error: {problems}");
+                    return ExitCode::from(2);
+                }
+            };
+            match command {
+                Command::Serve { listen } => serve::serve(config, listen).await,
+                Command::Keys(k) => keys::run(&config, k).await,
+                Command::Migrate => check::migrate(&config).await,
+                Command::Version | Command::Config(_) => ExitCode::SUCCESS,
+            }
+        }
+    }
+}
+
+fn init_tracing(serving: bool) {
+    let default = if serving { "info,sqlx=warn" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

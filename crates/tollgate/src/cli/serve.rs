@@ -1,0 +1,66 @@
+//! `tollgate serve`: run until SIGINT/SIGTERM, then shut down gracefully.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+
+use crate::app;
+use crate::config::Config;
+
+/// Serves until a shutdown signal; exit 0 after a clean shutdown.
+pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if config.builtin_mock {
+        eprintln!("\n  *** tollgate is serving the built-in MOCK provider: answers are fake. ***\n  *** Configure [[providers]] or export OPENAI_API_KEY for real traffic. ***\n");
+    }
+    let listener = match TcpListener::bind(config.server.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}\n  fix: choose a free address with --listen or server.listen", config.server.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = match app::start(config, listener).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %running.addr, keys = running.gateway.keys.len(), "tollgate listening on http://{}", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests and writing usage");
+    running.stop();
+    running.wait().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

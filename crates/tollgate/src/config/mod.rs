@@ -1,0 +1,215 @@
+//! Configuration: `tollgate.toml`, `TOLLGATE_*` overrides and provider keys from the
+//! environment, validated into [`Config`] in two steps (parse raw, then validate) so
+//! that every problem is reported at once with its location and fix.
+
+mod env;
+mod problem;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::{process_env, Env};
+pub use problem::{Problem, Problems};
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Storage settings.
+    pub storage: StorageConfig,
+    /// Upstream providers, in file order.
+    pub providers: Vec<ProviderConfig>,
+    /// The model table.
+    pub models: Vec<ModelConfig>,
+    /// True when no provider was configured and the built-in mock serves instead.
+    pub builtin_mock: bool,
+    /// Things that work but deserve the operator's attention.
+    pub warnings: Vec<String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_first_byte_timeout: Duration,
+    pub max_retries: u32,
+    pub shutdown_grace: Duration,
+    pub trusted_proxies: Vec<String>,
+    pub metrics_token: String,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// `sqlite://path` (relative to the working directory) or `sqlite:///abs/path`.
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub log_retention_days: u32,
+}
+
+/// What protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// api.openai.com.
+    OpenAi,
+    /// vLLM, Ollama's /v1, LocalAI, any server speaking OpenAI's API.
+    OpenAiCompatible,
+    /// The built-in mock upstream, started in-process.
+    Mock,
+}
+
+impl ProviderKind {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::OpenAiCompatible => "openai_compatible",
+            ProviderKind::Mock => "mock",
+        }
+    }
+}
+
+/// How a provider's key pool picks a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    RoundRobin,
+    LeastLoaded,
+    Weighted,
+    Dedicated,
+    Hybrid,
+}
+
+/// A `[[providers]]` entry.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Base URL without a trailing slash; empty for `mock` (filled in at start).
+    pub base_url: String,
+    pub strategy: Strategy,
+    pub keys: Vec<UpstreamKeyConfig>,
+}
+
+/// An upstream (provider) key of a pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamKeyConfig {
+    /// Stable id, safe to show and to use as a metric label.
+    pub id: String,
+    /// The secret; redacted in Debug output.
+    pub secret: Secret,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub daily_budget: Option<f64>,
+    pub region: Option<String>,
+    pub weight: u32,
+    pub tier: Option<String>,
+}
+
+/// What a model can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Chat,
+    Completions,
+    Embeddings,
+    Tools,
+    Vision,
+}
+
+impl Capability {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Chat => "chat",
+            Capability::Completions => "completions",
+            Capability::Embeddings => "embeddings",
+            Capability::Tools => "tools",
+            Capability::Vision => "vision",
+        }
+    }
+}
+
+/// A `[[models]]` entry.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub name: String,
+    pub provider: String,
+    pub upstream_model: String,
+    pub input_per_1m: f64,
+    pub output_per_1m: f64,
+    pub context_window: Option<u32>,
+    pub capabilities: Vec<Capability>,
+    pub aliases: Vec<String>,
+    pub fallbacks: Vec<String>,
+    pub downgrade_to: Option<String>,
+}
+
+/// A credential. Its Debug and Display never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The credential itself, for the one place that sends it upstream.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Where the configuration file is: the given path, else `./tollgate.toml` when it
+/// exists, else none (all defaults).
+pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let default = PathBuf::from("tollgate.toml");
+            default.exists().then_some(default)
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from `path` (if any) and `env`.
+    pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, Problems> {
+        let (text, origin) = match path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => (t, p.display().to_string()),
+                Err(e) => {
+                    return Err(Problems(vec![Problem::new(
+                        p.display().to_string(),
+                        format!("cannot read the configuration file: {e}"),
+                        "check the path given with --config or TOLLGATE_CONFIG",
+                    )]))
+                }
+            },
+            None => (String::new(), "(defaults)".to_owned()),
+        };
+        validate::from_text(&text, &origin, env)
+    }
+}
+
+#[cfg(test)]
+impl Config {
+    /// Parses configuration text in tests, panicking on problems.
+    pub fn load_text_for_tests(text: &str, env: &Env) -> Config {
+        match validate::from_text(text, "test.toml", env) {
+            Ok(c) => c,
+            Err(p) => panic!("{p}"),
+        }
+    }
+}

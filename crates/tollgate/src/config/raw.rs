@@ -1,0 +1,85 @@
+//! The configuration file exactly as written: serde types that refuse unknown fields,
+//! so a typo is reported instead of silently ignored. Validation happens in `validate`.
+
+use serde::Deserialize;
+
+/// `tollgate.toml` as parsed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub storage: RawStorage,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+    /// Sections whose enforcement arrives in later releases; accepted so a complete
+    /// configuration file loads, and reported as not yet enforced.
+    pub tiers: Option<toml::Value>,
+    pub budgets: Option<toml::Value>,
+    pub alerts: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<i64>,
+    pub upstream_connect_timeout_ms: Option<i64>,
+    pub upstream_first_byte_timeout_ms: Option<i64>,
+    pub max_retries: Option<i64>,
+    pub shutdown_grace_s: Option<i64>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub metrics_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub log_retention_days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub strategy: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<RawUpstreamKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamKey {
+    pub id: String,
+    pub key_env: Option<String>,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub daily_budget: Option<f64>,
+    pub region: Option<String>,
+    pub weight: Option<i64>,
+    pub tier: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: String,
+    pub provider: String,
+    pub upstream_model: Option<String>,
+    pub input_per_1m: Option<f64>,
+    pub output_per_1m: Option<f64>,
+    pub context_window: Option<i64>,
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    pub downgrade_to: Option<String>,
+}

@@ -1,0 +1,195 @@
+//! The one place errors become HTTP: status, OpenAI's error envelope, headers.
+//! Every match here is exhaustive, so a new variant forces a decision.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+use wire::openai::ErrorEnvelope;
+
+use crate::auth::AuthError;
+use crate::providers::UpstreamErrorKind;
+use crate::relay::RelayError;
+use crate::routing::RouteError;
+
+/// Everything a client route can answer with instead of a relayed response.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("request body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("cannot read the request body: {0}")]
+    BodyUnreadable(String),
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    #[error("unknown path {0}")]
+    UnknownPath(String),
+}
+
+struct Mapped {
+    status: StatusCode,
+    kind: &'static str,
+    code: Option<&'static str>,
+    param: Option<&'static str>,
+    message: String,
+    retry_after_s: Option<u64>,
+}
+
+fn mapped(
+    status: u16,
+    kind: &'static str,
+    code: Option<&'static str>,
+    param: Option<&'static str>,
+    message: String,
+) -> Mapped {
+    Mapped {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        kind,
+        code,
+        param,
+        message,
+        retry_after_s: None,
+    }
+}
+
+impl ApiError {
+    fn map(&self) -> Mapped {
+        match self {
+            ApiError::Auth(e) => auth(*e),
+            ApiError::BodyTooLarge { limit } => mapped(413, "invalid_request_error", Some("request_too_large"), None, format!("The request body is larger than the limit of {limit} bytes. Send a smaller request.")),
+            ApiError::BodyUnreadable(why) => mapped(400, "invalid_request_error", None, None, format!("The request body could not be read: {why}")),
+            ApiError::Relay(e) => relay(e),
+            ApiError::UnknownPath(path) => mapped(404, "invalid_request_error", Some("unknown_url"), None, format!("Unknown request URL: {path}. See the README for the routes Tollgate serves.")),
+        }
+    }
+}
+
+fn auth(e: AuthError) -> Mapped {
+    match e {
+        AuthError::MissingKey => mapped(401, "invalid_request_error", Some("invalid_api_key"), None, "You didn't provide an API key. Send it as `Authorization: Bearer tg-…` or in the `x-api-key` header.".to_owned()),
+        AuthError::UnknownKey => mapped(401, "invalid_request_error", Some("invalid_api_key"), None, "Incorrect API key provided. Use a key issued by this gateway (`tollgate keys create`).".to_owned()),
+        AuthError::Revoked => mapped(403, "permission_error", Some("key_revoked"), None, "This API key has been revoked. Ask your administrator for a new key.".to_owned()),
+        AuthError::Suspended => mapped(403, "permission_error", Some("key_suspended"), None, "This API key is suspended. Ask your administrator to resume it.".to_owned()),
+        AuthError::Expired => mapped(403, "permission_error", Some("key_expired"), None, "This API key has expired. Ask your administrator for a new key.".to_owned()),
+    }
+}
+
+fn relay(e: &RelayError) -> Mapped {
+    match e {
+        RelayError::InvalidBody(b) => mapped(
+            400,
+            "invalid_request_error",
+            Some("invalid_json"),
+            None,
+            b.message.clone(),
+        ),
+        RelayError::MissingModel => mapped(
+            400,
+            "invalid_request_error",
+            Some("missing_model"),
+            Some("model"),
+            "You must provide a model parameter.".to_owned(),
+        ),
+        RelayError::StreamNotSupported(path) => mapped(
+            400,
+            "invalid_request_error",
+            None,
+            Some("stream"),
+            format!("Streaming is not supported on {path}; remove `stream`."),
+        ),
+        RelayError::Route(RouteError::UnknownModel(_)) => mapped(
+            404,
+            "invalid_request_error",
+            Some("model_not_found"),
+            Some("model"),
+            format!("{}", e),
+        ),
+        RelayError::Route(RouteError::Unsupported { .. }) => mapped(
+            400,
+            "invalid_request_error",
+            Some("model_not_supported"),
+            Some("model"),
+            format!("{}", e),
+        ),
+        RelayError::Upstream {
+            error,
+            provider,
+            model,
+            tried,
+        } => {
+            let tried = tried
+                .iter()
+                .map(|k| k.as_ref())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let context =
+                format!("model `{model}` on provider `{provider}` (upstream keys tried: {tried})");
+            match (error.kind, error.status) {
+                (UpstreamErrorKind::Timeout, _) => mapped(
+                    504,
+                    "api_error",
+                    Some("upstream_timeout"),
+                    None,
+                    format!("The upstream timed out for {context}: {}", error.message),
+                ),
+                (UpstreamErrorKind::Status, Some(429 | 503)) => Mapped {
+                    retry_after_s: Some(error.retry_after.map_or(1, |d| d.as_secs().max(1))),
+                    ..mapped(
+                        503,
+                        "api_error",
+                        Some("no_usable_upstream_key"),
+                        None,
+                        format!("No usable upstream key for {context}: {}", error.message),
+                    )
+                },
+                (UpstreamErrorKind::Status, Some(s @ (400 | 404 | 409 | 413 | 422))) => mapped(
+                    s,
+                    "invalid_request_error",
+                    Some("upstream_rejected_request"),
+                    None,
+                    format!(
+                        "The upstream refused the request for {context}: {}",
+                        error.message
+                    ),
+                ),
+                (UpstreamErrorKind::Status, _)
+                | (UpstreamErrorKind::Connect, _)
+                | (UpstreamErrorKind::BadResponse, _) => mapped(
+                    502,
+                    "api_error",
+                    Some("upstream_failed"),
+                    None,
+                    format!("The upstream failed for {context}: {}", error.message),
+                ),
+            }
+        }
+    }
+}
+
+impl RelayError {
+    /// The HTTP status this error is answered with (for the usage row).
+    pub fn http_status(&self) -> u16 {
+        relay(self).status.as_u16()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let m = self.map();
+        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param, m.code);
+        let mut response = (
+            m.status,
+            [(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            envelope.to_vec(),
+        )
+            .into_response();
+        if let Some(s) = m.retry_after_s {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}

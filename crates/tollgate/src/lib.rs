@@ -1,0 +1,14 @@
+//! Tollgate: an OpenAI-compatible LLM API gateway. See ARCHITECTURE.md for the map.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod pool;
+pub mod providers;
+pub mod relay;
+pub mod routing;
+pub mod store;
+pub mod usage;

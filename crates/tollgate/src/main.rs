@@ -1,0 +1,6 @@
+//! The `tollgate` binary.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    tollgate::cli::main()
+}

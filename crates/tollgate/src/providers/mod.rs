@@ -1,0 +1,117 @@
+//! Upstream providers: one pooled HTTP client per provider, the adapters that speak
+//! each provider's protocol, and the one error type every adapter returns.
+
+pub mod client;
+pub mod error;
+pub mod openai;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+
+pub use error::{UpstreamError, UpstreamErrorKind};
+
+use crate::config::{ProviderConfig, ProviderKind, Secret};
+use crate::pool::{KeyPool, UpstreamKey};
+
+/// What the client called; decides the upstream path and the capability needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+}
+
+impl Endpoint {
+    /// The client-facing path, as logged.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+            Endpoint::Embeddings => "/v1/embeddings",
+        }
+    }
+
+    /// The path below an OpenAI-style base URL.
+    pub fn upstream_suffix(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+
+    /// True for endpoints that can stream.
+    pub fn can_stream(self) -> bool {
+        !matches!(self, Endpoint::Embeddings)
+    }
+}
+
+/// A configured provider at run time.
+pub struct Upstream {
+    pub name: Arc<str>,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub pool: KeyPool,
+    client: client::HttpClient,
+}
+
+/// Timeouts for one upstream call.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+}
+
+impl Upstream {
+    /// Builds a provider from its configuration; `base_url` overrides the configured
+    /// one (the built-in mock's address is known only at start).
+    pub fn new(config: &ProviderConfig, base_url: String, timeouts: Timeouts) -> Upstream {
+        let mut keys: Vec<UpstreamKey> = config
+            .keys
+            .iter()
+            .map(|k| UpstreamKey::new(&k.id, Some(k.secret.clone())))
+            .collect();
+        if keys.is_empty() {
+            // Keyless servers (Ollama, a local vLLM) and the built-in mock.
+            let secret = (config.kind == ProviderKind::Mock).then(|| Secret::new("mock"));
+            keys.push(UpstreamKey::new(
+                &format!("{}-default", config.name),
+                secret,
+            ));
+        }
+        Upstream {
+            name: config.name.as_str().into(),
+            kind: config.kind,
+            base_url,
+            pool: KeyPool::new(keys),
+            client: client::build(timeouts.connect),
+        }
+    }
+
+    /// Sends one request with `key`; answers with the upstream's successful response
+    /// head, or an [`UpstreamError`] that says whether another key may be tried.
+    pub async fn send(
+        &self,
+        key: &UpstreamKey,
+        endpoint: Endpoint,
+        body: Bytes,
+        first_byte_timeout: Duration,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        match self.kind {
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
+                openai::send(
+                    &self.client,
+                    &self.base_url,
+                    key,
+                    endpoint,
+                    body,
+                    first_byte_timeout,
+                )
+                .await
+            }
+        }
+    }
+}

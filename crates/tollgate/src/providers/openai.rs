@@ -1,0 +1,114 @@
+//! The OpenAI protocol adapter: api.openai.com, every OpenAI-compatible server, and
+//! the built-in mock. Requests are relayed as bytes; only error answers are read.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use wire::openai::ErrorEnvelope;
+
+use super::client::HttpClient;
+use super::{Endpoint, UpstreamError, UpstreamErrorKind};
+use crate::pool::UpstreamKey;
+
+/// The largest upstream error body read.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Sends `body` to `base_url` + the endpoint's path with `key`.
+pub async fn send(
+    client: &HttpClient,
+    base_url: &str,
+    key: &UpstreamKey,
+    endpoint: Endpoint,
+    body: Bytes,
+    first_byte_timeout: Duration,
+) -> Result<http::Response<Incoming>, UpstreamError> {
+    let mut uri = String::with_capacity(base_url.len() + 20);
+    uri.push_str(base_url);
+    uri.push_str(endpoint.upstream_suffix());
+    let mut request = http::Request::post(uri)
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json, text/event-stream");
+    if let Some(auth) = key.authorization() {
+        request = request.header(AUTHORIZATION, auth.clone());
+    }
+    let request = request.body(Full::new(body)).map_err(|e| UpstreamError {
+        kind: UpstreamErrorKind::Connect,
+        status: None,
+        retry_after: None,
+        message: format!("cannot build the upstream request: {e}"),
+    })?;
+    let response = match tokio::time::timeout(first_byte_timeout, client.request(request)).await {
+        Err(_) => {
+            return Err(UpstreamError {
+                kind: UpstreamErrorKind::Timeout,
+                status: None,
+                retry_after: None,
+                message: format!(
+                    "the upstream did not answer within {} ms",
+                    first_byte_timeout.as_millis()
+                ),
+            })
+        }
+        Ok(Err(e)) => {
+            return Err(UpstreamError {
+                kind: UpstreamErrorKind::Connect,
+                status: None,
+                retry_after: None,
+                message: format!("cannot reach the upstream: {}", error_chain(&e)),
+            })
+        }
+        Ok(Ok(response)) => response,
+    };
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(read_error(response, key, first_byte_timeout).await)
+}
+
+/// Turns an upstream error answer into an [`UpstreamError`], masking any key in it.
+async fn read_error(
+    response: http::Response<Incoming>,
+    key: &UpstreamKey,
+    timeout: Duration,
+) -> UpstreamError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64);
+    let body = match tokio::time::timeout(
+        timeout,
+        Limited::new(response.into_body(), ERROR_BODY_LIMIT).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => Bytes::new(),
+    };
+    let detail = ErrorEnvelope::parse(&body)
+        .map(|e| e.error.message)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    UpstreamError {
+        kind: UpstreamErrorKind::Status,
+        status: Some(status),
+        retry_after,
+        message: format!("upstream answered HTTP {status}: {}", key.scrub(&detail)),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

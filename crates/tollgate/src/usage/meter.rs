@@ -1,0 +1,313 @@
+//! Metering a call: [`CallMeter`] guarantees exactly one usage row per call, whatever
+//! path the call takes (success, error, or a client that hangs up), and
+//! [`MeteredBody`] relays a stream frame by frame while reading its usage.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use wire::openai::{is_usage_only_chunk, peek_usage, Usage};
+use wire::sse::{SseLine, SseLineSplitter};
+
+use super::{Prices, UsageRow, UsageSink};
+
+/// Status logged for a call whose client went away before it finished.
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// Owns a call's usage row until the call ends; records it exactly once.
+#[derive(Debug)]
+pub struct CallMeter {
+    row: UsageRow,
+    prices: Prices,
+    started: Instant,
+    sink: UsageSink,
+    first_byte: Option<Instant>,
+    recorded: bool,
+}
+
+impl CallMeter {
+    /// Starts metering; `row` carries what is known at admission.
+    pub fn start(row: UsageRow, started: Instant, sink: UsageSink) -> Self {
+        CallMeter {
+            row,
+            prices: Prices::default(),
+            started,
+            sink,
+            first_byte: None,
+            recorded: false,
+        }
+    }
+
+    /// The row being built, for the route and pool to fill in.
+    pub fn row_mut(&mut self) -> &mut UsageRow {
+        &mut self.row
+    }
+
+    /// Sets the prices of the model that serves the call.
+    pub fn set_prices(&mut self, prices: Prices) {
+        self.prices = prices;
+    }
+
+    /// Marks the first response byte from the upstream.
+    pub fn first_byte(&mut self) {
+        if self.first_byte.is_none() {
+            self.first_byte = Some(Instant::now());
+        }
+    }
+
+    /// Records the call's outcome.
+    pub fn finish(mut self, status: u16, error_type: Option<&'static str>, usage: Option<Usage>) {
+        self.record(status, error_type, usage);
+    }
+
+    fn record(&mut self, status: u16, error_type: Option<&'static str>, usage: Option<Usage>) {
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
+        let now = Instant::now();
+        let mut row = std::mem::take(&mut self.row);
+        row.status = status;
+        row.error_type = error_type;
+        row.latency_ms = now.duration_since(self.started).as_millis() as i64;
+        row.ttfb_ms = self
+            .first_byte
+            .map(|t| t.duration_since(self.started).as_millis() as i64);
+        if let Some(u) = usage {
+            row.prompt_tokens = u.prompt_tokens;
+            row.completion_tokens = u.completion_tokens;
+        }
+        row.cost_nanos = self
+            .prices
+            .cost_nanos(row.prompt_tokens, row.completion_tokens);
+        self.sink.record(row);
+    }
+}
+
+impl Drop for CallMeter {
+    fn drop(&mut self) {
+        self.record(CLIENT_CLOSED, Some("client_closed"), None);
+    }
+}
+
+/// A relayed event stream: every upstream frame goes to the client as it arrives,
+/// while the final usage chunk is read (and removed when the gateway, not the
+/// client, asked for it).
+pub struct MeteredBody<B> {
+    inner: B,
+    meter: Option<CallMeter>,
+    splitter: SseLineSplitter,
+    usage: Option<Usage>,
+    strip_usage_chunk: bool,
+    skip_event_end: bool,
+}
+
+impl<B> MeteredBody<B> {
+    /// Wraps an upstream stream body. With `strip_usage_chunk`, the usage-only chunk
+    /// is consumed instead of relayed.
+    pub fn new(inner: B, meter: CallMeter, strip_usage_chunk: bool) -> Self {
+        MeteredBody {
+            inner,
+            meter: Some(meter),
+            splitter: SseLineSplitter::new(),
+            usage: None,
+            strip_usage_chunk,
+            skip_event_end: false,
+        }
+    }
+
+    fn observe(&mut self, data: &[u8]) {
+        let usage = &mut self.usage;
+        self.splitter.feed(data, |line| {
+            if let SseLine::Data(payload) = line {
+                if mentions_usage(payload) {
+                    if let Some(u) = peek_usage(payload) {
+                        *usage = Some(u);
+                    }
+                }
+            }
+        });
+    }
+
+    fn filter(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len());
+        let usage = &mut self.usage;
+        let skip = &mut self.skip_event_end;
+        self.splitter.feed(data, |line| match line {
+            SseLine::Data(payload) => {
+                if mentions_usage(payload) {
+                    if let Some(u) = peek_usage(payload) {
+                        *usage = Some(u);
+                    }
+                    if is_usage_only_chunk(payload) {
+                        *skip = true;
+                        return;
+                    }
+                }
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(payload);
+                out.push(b'\n');
+            }
+            SseLine::EventEnd => {
+                if !std::mem::take(skip) {
+                    out.push(b'\n');
+                }
+            }
+            SseLine::Other(l) => {
+                out.extend_from_slice(l);
+                out.push(b'\n');
+            }
+        });
+        out
+    }
+
+    fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
+        if let Some(meter) = self.meter.take() {
+            meter.finish(status, error_type, self.usage);
+        }
+    }
+}
+
+fn mentions_usage(payload: &[u8]) -> bool {
+    payload.windows(7).any(|w| w == b"\"usage\"")
+}
+
+impl<B> Body for MeteredBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        loop {
+            let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    if this.strip_usage_chunk && !this.splitter.pending().is_empty() {
+                        let tail = this.splitter.pending().to_vec();
+                        this.splitter = SseLineSplitter::new();
+                        this.finish(200, None);
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(tail)))));
+                    }
+                    this.finish(200, None);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finish(200, Some("upstream_stream_broken"));
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            let Some(data) = frame.data_ref() else {
+                return Poll::Ready(Some(Ok(frame)));
+            };
+            if let Some(meter) = this.meter.as_mut() {
+                meter.first_byte();
+            }
+            if this.strip_usage_chunk {
+                let out = this.filter(&data.clone());
+                if out.is_empty() {
+                    continue;
+                }
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+            }
+            let data = data.clone();
+            this.observe(&data);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    fn sink() -> (UsageSink, tokio::sync::mpsc::Receiver<UsageRow>) {
+        UsageSink::new(16)
+    }
+
+    type TestFrames = std::vec::IntoIter<Result<Frame<Bytes>, std::convert::Infallible>>;
+
+    fn stream_of(parts: &[&'static str]) -> StreamBody<futures_util::stream::Iter<TestFrames>> {
+        let frames: Vec<_> = parts
+            .iter()
+            .map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes()))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    const USAGE: &str = "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n";
+
+    #[tokio::test]
+    async fn relays_unchanged_and_reads_usage() {
+        let (sink, mut rx) = sink();
+        let meter = CallMeter::start(UsageRow::default(), Instant::now(), sink);
+        let body = MeteredBody::new(
+            stream_of(&[
+                "data: {\"choices\":[{\"delta\":{}}]}\n",
+                "\n",
+                USAGE,
+                "data: [DONE]\n\n",
+            ]),
+            meter,
+            false,
+        );
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert!(String::from_utf8_lossy(&bytes).contains("\"usage\""));
+        let row = rx.recv().await.expect("row");
+        assert_eq!(
+            (row.status, row.prompt_tokens, row.completion_tokens),
+            (200, 5, 7)
+        );
+        assert!(row.ttfb_ms.is_some());
+    }
+
+    #[tokio::test]
+    async fn strips_the_usage_chunk_the_gateway_asked_for() {
+        let (sink, mut rx) = sink();
+        let meter = CallMeter::start(UsageRow::default(), Instant::now(), sink);
+        let body = MeteredBody::new(
+            stream_of(&[
+                "data: {\"choices\":[{\"delta\":{}}]}\n\n",
+                &USAGE[..40],
+                &USAGE[40..],
+                "data: [DONE]\n\n",
+            ]),
+            meter,
+            true,
+        );
+        let text = String::from_utf8(body.collect().await.expect("body").to_bytes().to_vec())
+            .expect("utf8");
+        assert_eq!(
+            text,
+            "data: {\"choices\":[{\"delta\":{}}]}\n\ndata: [DONE]\n\n"
+        );
+        assert_eq!(rx.recv().await.expect("row").completion_tokens, 7);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_call_is_still_recorded() {
+        let (sink, mut rx) = sink();
+        let meter = CallMeter::start(UsageRow::default(), Instant::now(), sink);
+        drop(MeteredBody::new(stream_of(&["data: x\n\n"]), meter, false));
+        let row = rx.recv().await.expect("row");
+        assert_eq!(row.status, CLIENT_CLOSED);
+        assert_eq!(row.error_type, Some("client_closed"));
+    }
+}
