@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use keys::{KeyRecord, KeyStatus, NewKey};
+pub use usage::UsageRowView;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

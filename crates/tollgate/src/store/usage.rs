@@ -52,3 +52,42 @@ impl Store {
             .await?)
     }
 }
+
+/// A stored request log row, as read back.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UsageRowView {
+    pub request_id: String,
+    pub created_at: i64,
+    pub key_id: Option<String>,
+    pub owner: Option<String>,
+    pub endpoint: String,
+    pub model_requested: Option<String>,
+    pub model_served: Option<String>,
+    pub provider: Option<String>,
+    pub upstream_key_id: Option<String>,
+    pub status: i64,
+    pub error_type: Option<String>,
+    pub stream: bool,
+    pub latency_ms: i64,
+    pub ttfb_ms: Option<i64>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_nanos: i64,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Store {
+    /// The newest `limit` request log rows, newest first.
+    pub async fn list_usage(&self, limit: i64) -> Result<Vec<UsageRowView>, StoreError> {
+        Ok(sqlx::query_as::<_, UsageRowView>(
+            "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
+                    upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
+                    completion_tokens, cost_nanos, client_ip, user_agent
+             FROM request_logs ORDER BY created_at DESC, request_id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,207 @@
+//! The test harness: `TestGateway::start` brings up a mock upstream and a gateway
+//! in front of it, with one client key ready.
+
+use std::time::Duration;
+
+use mock_upstream::{MockOptions, MockServer};
+use tempfile::TempDir;
+use tollgate::app::{self, RunningGateway};
+use tollgate::auth::secret;
+use tollgate::config::{Config, Env};
+use tollgate::store::NewKey;
+
+pub struct TestGateway {
+    pub url: String,
+    pub running: Option<RunningGateway>,
+    pub mock: MockServer,
+    pub key: String,
+    pub key_id: String,
+    pub db_url: String,
+    _dir: TempDir,
+    pub client: reqwest::Client,
+}
+
+/// Settings a test can change.
+pub struct Setup {
+    /// Extra TOML appended to `[server]`.
+    pub server: &'static str,
+    /// Upstream keys of the provider: (id, secret).
+    pub upstream_keys: Vec<(&'static str, &'static str)>,
+    /// Extra `[[models]]` TOML.
+    pub models: &'static str,
+    pub mock: MockOptions,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            server: "",
+            upstream_keys: vec![("up-1", "sk-upstream-one")],
+            models: "",
+            mock: MockOptions::default(),
+        }
+    }
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        Self::start_with(Setup::default()).await
+    }
+
+    pub async fn start_with(setup: Setup) -> TestGateway {
+        let mock = MockServer::start_local(setup.mock).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+        let mut env = Env::new();
+        let mut keys = Vec::new();
+        for (i, (id, secret)) in setup.upstream_keys.iter().enumerate() {
+            let var = format!("TEST_UPSTREAM_KEY_{i}");
+            env.insert(var.clone(), secret.to_string());
+            keys.push(format!("{{ id = \"{id}\", key_env = \"{var}\" }}"));
+        }
+        let text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+{server}
+[storage]
+database_url = "{db_url}"
+[[providers]]
+name = "local"
+kind = "openai_compatible"
+base_url = "{base}"
+keys = [ {keys} ]
+[[models]]
+name = "mock-gpt"
+provider = "local"
+input_per_1m = 1.0
+output_per_1m = 2.0
+aliases = ["gpt-alias"]
+[[models]]
+name = "renamed"
+provider = "local"
+upstream_model = "mock-gpt"
+[[models]]
+name = "mock-embedding"
+provider = "local"
+capabilities = ["embeddings"]
+{models}
+"#,
+            server = setup.server,
+            base = mock.base_url(),
+            keys = keys.join(", "),
+            models = setup.models,
+        );
+        let path = dir.path().join("tollgate.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(Some(&path), &env).unwrap_or_else(|p| panic!("{p}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = app::start(config, listener).await.unwrap();
+        let url = format!("http://{}", running.addr);
+        let (key_id, key) = create_key(&running, "test").await;
+        TestGateway {
+            url,
+            running: Some(running),
+            mock,
+            key,
+            key_id,
+            db_url,
+            _dir: dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn running(&self) -> &RunningGateway {
+        self.running.as_ref().unwrap()
+    }
+
+    /// POST a JSON body with the test key.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the gateway gracefully and waits until usage is written.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop();
+            running.wait().await;
+        }
+    }
+
+    /// Request log rows, read from the SQLite file with a fresh connection.
+    pub async fn usage_rows(&self) -> Vec<UsageRowView> {
+        let store = tollgate::store::Store::connect(&self.db_url).await.unwrap();
+        let rows = store.list_usage(100_000).await.unwrap();
+        store.close().await;
+        rows
+    }
+
+    /// Waits until the store holds `n` request log rows (the writer batches).
+    pub async fn wait_for_rows(&self, n: usize) -> Vec<UsageRowView> {
+        for _ in 0..100 {
+            let rows = self.usage_rows().await;
+            if rows.len() >= n {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.usage_rows().await
+    }
+}
+
+pub use tollgate::store::UsageRowView;
+
+/// Inserts a client key through the gateway's store and reloads its index.
+pub async fn create_key(running: &RunningGateway, name: &str) -> (String, String) {
+    let secret = secret::generate("test");
+    let id = secret::new_key_id();
+    let store = &running.gateway.store;
+    store
+        .insert_key(&NewKey {
+            id: id.clone(),
+            name: name.to_owned(),
+            owner: Some("owner-1".to_owned()),
+            team: None,
+            tier: "standard".to_owned(),
+            env: "test".to_owned(),
+            secret_hash: secret::hash_hex(&secret::hash(&secret)),
+            masked: secret::mask(&secret),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    running.gateway.keys.reload(store).await.unwrap();
+    (id, secret)
+}
+
+pub fn chat(content: &str) -> serde_json::Value {
+    serde_json::json!({"model": "mock-gpt", "messages": [{"role": "user", "content": content}]})
+}
+
+pub fn chat_stream(content: &str) -> serde_json::Value {
+    serde_json::json!({"model": "mock-gpt", "stream": true, "messages": [{"role": "user", "content": content}]})
+}
+
+/// Reads an OpenAI error body and checks its shape.
+pub async fn error_of(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "error without x-request-id"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("not an error envelope: {body}"))
+        .clone();
+    for field in ["message", "type", "param", "code"] {
+        assert!(error.get(field).is_some(), "error lacks {field}: {body}");
+    }
+    (status, error)
+}

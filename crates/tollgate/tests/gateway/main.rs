@@ -1,0 +1,10 @@
+//! Loopback integration tests: a real gateway on 127.0.0.1:0 with a temp SQLite
+//! file, relaying over real HTTP to mock upstreams started in each test.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod cli;
+mod common;
+mod errors;
+mod lifecycle;
+mod relay;
