@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{index, KeyIndex};
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::providers::{Timeouts, Upstream};
 use crate::routing::ModelTable;
 use crate::store::{Store, StoreError};
@@ -74,7 +74,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
     let (index, revision) = KeyIndex::load(&store).await?;
     let keys = Arc::new(index);
 
-    let mut mock: Option<MockServer> = None;
+    let mut mocks: Vec<MockServer> = Vec::new();
     let timeouts = Timeouts {
         connect: config.server.upstream_connect_timeout,
         first_byte: config.server.upstream_first_byte_timeout,
@@ -83,14 +83,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
     for provider in &config.providers {
         let base_url = match provider.kind {
             ProviderKind::Mock => {
-                if mock.is_none() {
-                    mock = Some(
-                        MockServer::start_local(MockOptions::default())
-                            .await
-                            .map_err(StartError::Mock)?,
-                    );
-                }
-                mock.as_ref().map(MockServer::base_url).unwrap_or_default()
+                let server = MockServer::start_local(mock_options(&config, provider))
+                    .await
+                    .map_err(StartError::Mock)?;
+                let base_url = server.base_url();
+                mocks.push(server);
+                base_url
             }
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => provider.base_url.clone(),
         };
@@ -144,7 +142,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
         if let Err(e) = writer_task.await {
             tracing::error!(error = %e, "the usage writer failed");
         }
-        if let Some(mock) = mock {
+        for mock in mocks {
             mock.shutdown();
         }
         store.close().await;
@@ -155,4 +153,26 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
         stop,
         task,
     })
+}
+
+/// The built-in mock's options for a mock provider: its settings, and its models.
+fn mock_options(config: &Config, provider: &ProviderConfig) -> MockOptions {
+    let mut options = MockOptions {
+        first_byte_delay: provider.mock.first_byte_delay,
+        chunk_delay: provider.mock.chunk_delay,
+        ..MockOptions::default()
+    };
+    if let Some(words) = provider.mock.reply_words {
+        options.reply_words = words;
+    }
+    let models: Vec<String> = config
+        .models
+        .iter()
+        .filter(|m| m.provider == provider.name)
+        .map(|m| m.upstream_model.clone())
+        .collect();
+    if !models.is_empty() {
+        options.models = models;
+    }
+    options
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use wire::openai::{peek_request, peek_usage, rewrite_request, BodyError};
+use wire::openai::{peek_request, read_usage, rewrite_request, BodyError, Usage};
 
 use crate::app::Gateway;
 use crate::auth::ClientKey;
@@ -82,8 +82,8 @@ pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, Rel
                 body: RelayBody::Stream(Box::new(MeteredBody::new(body, meter, strip_usage_chunk))),
             })
         }
-        Ok(Outcome::Full(status, content_type, bytes)) => {
-            meter.finish(status, None, peek_usage(&bytes));
+        Ok(Outcome::Full(status, content_type, bytes, usage)) => {
+            meter.finish(status, None, usage);
             Ok(RelayResponse {
                 status,
                 content_type,
@@ -99,7 +99,7 @@ pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, Rel
 
 enum Outcome {
     Stream(http::Response<Incoming>, bool),
-    Full(u16, Option<http::HeaderValue>, Bytes),
+    Full(u16, Option<http::HeaderValue>, Bytes, Option<Usage>),
 }
 
 async fn relay_metered(
@@ -211,15 +211,14 @@ async fn read_full(
             })
         }
     };
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-        return Err(bad_response(
-            "the upstream answered 200 with a body that is not JSON".to_owned(),
-        ));
-    }
+    let usage = read_usage(&bytes).map_err(|_| {
+        bad_response("the upstream answered 200 with a body that is not a JSON object".to_owned())
+    })?;
     Ok(Outcome::Full(
         parts.status.as_u16(),
         parts.headers.get(http::header::CONTENT_TYPE).cloned(),
         bytes,
+        usage,
     ))
 }
 

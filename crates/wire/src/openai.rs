@@ -140,9 +140,17 @@ struct UsageHolder {
 
 /// Reads `usage` from a response body or a stream chunk; `None` when absent or null.
 pub fn peek_usage(json: &[u8]) -> Option<Usage> {
+    read_usage(json).ok().flatten()
+}
+
+/// Reads `usage` from a complete response body in one parse that also checks the
+/// body is a JSON object; an error means it is not.
+pub fn read_usage(json: &[u8]) -> Result<Option<Usage>, BodyError> {
     serde_json::from_slice::<UsageHolder>(json)
-        .ok()
-        .and_then(|h| h.usage)
+        .map(|h| h.usage)
+        .map_err(|e| BodyError {
+            message: format!("not a JSON object: {e}"),
+        })
 }
 
 #[derive(Deserialize)]
@@ -274,6 +282,8 @@ mod tests {
         let content =
             br#"{"id":"x","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#;
         assert_eq!(peek_usage(content), None);
+        assert!(read_usage(b"<html>").is_err());
+        assert_eq!(read_usage(b"{}").expect("object"), None);
         assert!(!is_usage_only_chunk(content));
     }
 

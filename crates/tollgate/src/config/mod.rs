@@ -94,6 +94,17 @@ pub struct ProviderConfig {
     pub base_url: String,
     pub strategy: Strategy,
     pub keys: Vec<UpstreamKeyConfig>,
+    /// Behaviour of the built-in mock (only for `kind = "mock"`).
+    pub mock: MockSettings,
+}
+
+/// How the built-in mock provider answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MockSettings {
+    pub first_byte_delay: Duration,
+    pub chunk_delay: Duration,
+    /// Words per reply; `None` keeps the mock's default.
+    pub reply_words: Option<usize>,
 }
 
 /// An upstream (provider) key of a pool.

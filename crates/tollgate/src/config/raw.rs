@@ -52,6 +52,16 @@ pub struct RawProvider {
     pub strategy: Option<String>,
     #[serde(default)]
     pub keys: Vec<RawUpstreamKey>,
+    /// Only for `kind = "mock"`: how the built-in mock behaves.
+    pub mock: Option<RawMockSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMockSettings {
+    pub first_byte_delay_ms: Option<i64>,
+    pub chunk_delay_ms: Option<i64>,
+    pub reply_words: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::env::{apply_overrides, keys_from_env, Env};
 use super::raw::{RawConfig, RawModel, RawProvider};
 use super::{
-    Capability, Config, ModelConfig, Problem, Problems, ProviderConfig, ProviderKind, Secret,
-    ServerConfig, StorageConfig, Strategy, UpstreamKeyConfig,
+    Capability, Config, MockSettings, ModelConfig, Problem, Problems, ProviderConfig, ProviderKind,
+    Secret, ServerConfig, StorageConfig, Strategy, UpstreamKeyConfig,
 };
 
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -107,6 +107,21 @@ impl Validator<'_> {
         }
     }
 
+    fn at_least_zero(&mut self, path: &str, value: Option<i64>) -> u64 {
+        match value {
+            None => 0,
+            Some(n) if n >= 0 => n as u64,
+            Some(n) => {
+                self.problem(
+                    path,
+                    format!("{n} must not be negative"),
+                    "use 0 or more milliseconds",
+                );
+                0
+            }
+        }
+    }
+
     fn config(&mut self, raw: RawConfig) -> Config {
         let server = self.server(&raw);
         let storage = self.storage(&raw);
@@ -146,6 +161,7 @@ impl Validator<'_> {
                 base_url: String::new(),
                 strategy: default_strategy,
                 keys: Vec::new(),
+                mock: MockSettings::default(),
             });
             if models.is_empty() {
                 models = builtin_mock_models();
@@ -370,12 +386,40 @@ impl Validator<'_> {
                 })
             })
             .collect();
+        let mock = self.mock_settings(&path, p, kind);
         ProviderConfig {
             name: p.name.clone(),
             kind,
             base_url,
             strategy,
             keys,
+            mock,
+        }
+    }
+
+    fn mock_settings(&mut self, path: &str, p: &RawProvider, kind: ProviderKind) -> MockSettings {
+        match (&p.mock, kind) {
+            (None, _) => MockSettings::default(),
+            (Some(m), ProviderKind::Mock) => MockSettings {
+                first_byte_delay: Duration::from_millis(self.at_least_zero(
+                    &format!("{path}.mock.first_byte_delay_ms"),
+                    m.first_byte_delay_ms,
+                )),
+                chunk_delay: Duration::from_millis(
+                    self.at_least_zero(&format!("{path}.mock.chunk_delay_ms"), m.chunk_delay_ms),
+                ),
+                reply_words: m.reply_words.map(|n| {
+                    self.positive(&format!("{path}.mock.reply_words"), Some(n), 12) as usize
+                }),
+            },
+            (Some(_), _) => {
+                self.problem(
+                    &format!("{path}.mock"),
+                    "`mock` settings apply only to a provider of kind \"mock\"",
+                    "remove the mock table, or set kind = \"mock\"",
+                );
+                MockSettings::default()
+            }
         }
     }
 
@@ -433,6 +477,7 @@ impl Validator<'_> {
                 base_url: OPENAI_BASE_URL.to_owned(),
                 strategy,
                 keys,
+                mock: MockSettings::default(),
             }),
         }
     }
@@ -644,6 +689,19 @@ capabilities = ["chat", "telepathy"]
             problems[0]
         );
         assert!(problems[0].message.contains("listn"), "{:?}", problems[0]);
+    }
+
+    #[test]
+    fn mock_settings_only_on_mock_providers() {
+        let text = "[[providers]]\nname = \"m\"\nkind = \"mock\"\nmock = { first_byte_delay_ms = 250, chunk_delay_ms = 5 }\n";
+        let c = from_text(text, "t.toml", &env(&[])).expect("valid");
+        assert_eq!(
+            c.providers[0].mock.first_byte_delay,
+            Duration::from_millis(250)
+        );
+        let bad = "[[providers]]\nname = \"o\"\nkind = \"openai_compatible\"\nbase_url = \"http://x/v1\"\nmock = { chunk_delay_ms = 5 }\n";
+        let problems = from_text(bad, "t.toml", &env(&[])).expect_err("invalid").0;
+        assert_eq!(problems[0].location, "t.toml: providers[0].mock");
     }
 
     #[test]

@@ -1,45 +1,51 @@
 //! Request log rows.
 
+use sqlx::{QueryBuilder, Sqlite};
+
 use super::{Store, StoreError};
 use crate::usage::UsageRow;
 
+/// Rows per INSERT statement: 22 columns × 400 rows stays under SQLite's
+/// 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 400;
+
 impl Store {
-    /// Writes a batch of usage rows in one transaction; a row whose request id is
-    /// already stored is skipped, so a batch can be retried safely.
+    /// Writes a batch of usage rows in one transaction, many rows per statement; a
+    /// row whose request id is already stored is skipped, so a batch can be retried.
     pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for r in rows {
-            sqlx::query(
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint, model_requested, model_served,
                     provider, upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-                    completion_tokens, usage_estimated, cost_nanos, cache_hit, downgraded_from, client_ip, user_agent)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (request_id) DO NOTHING",
-            )
-            .bind(&*r.request_id)
-            .bind(r.created_at_ms)
-            .bind(r.key_id.as_deref())
-            .bind(r.owner.as_deref())
-            .bind(r.endpoint)
-            .bind(r.model_requested.as_deref())
-            .bind(r.model_served.as_deref())
-            .bind(r.provider.as_deref())
-            .bind(r.upstream_key_id.as_deref())
-            .bind(i64::from(r.status))
-            .bind(r.error_type)
-            .bind(r.stream)
-            .bind(r.latency_ms)
-            .bind(r.ttfb_ms)
-            .bind(r.prompt_tokens as i64)
-            .bind(r.completion_tokens as i64)
-            .bind(r.usage_estimated)
-            .bind(r.cost_nanos)
-            .bind(r.cache_hit)
-            .bind(r.downgraded_from.as_deref())
-            .bind(r.client_ip.as_deref())
-            .bind(r.user_agent.as_deref())
-            .execute(&mut *tx)
-            .await?;
+                    completion_tokens, usage_estimated, cost_nanos, cache_hit, downgraded_from, client_ip, user_agent) ",
+            );
+            insert.push_values(chunk, |mut b, r| {
+                b.push_bind(&*r.request_id)
+                    .push_bind(r.created_at_ms)
+                    .push_bind(r.key_id.as_deref())
+                    .push_bind(r.owner.as_deref())
+                    .push_bind(r.endpoint)
+                    .push_bind(r.model_requested.as_deref())
+                    .push_bind(r.model_served.as_deref())
+                    .push_bind(r.provider.as_deref())
+                    .push_bind(r.upstream_key_id.as_deref())
+                    .push_bind(i64::from(r.status))
+                    .push_bind(r.error_type)
+                    .push_bind(r.stream)
+                    .push_bind(r.latency_ms)
+                    .push_bind(r.ttfb_ms)
+                    .push_bind(r.prompt_tokens as i64)
+                    .push_bind(r.completion_tokens as i64)
+                    .push_bind(r.usage_estimated)
+                    .push_bind(r.cost_nanos)
+                    .push_bind(r.cache_hit)
+                    .push_bind(r.downgraded_from.as_deref())
+                    .push_bind(r.client_ip.as_deref())
+                    .push_bind(r.user_agent.as_deref());
+            });
+            insert.push(" ON CONFLICT (request_id) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -134,7 +134,10 @@ async fn upstream_garbage_becomes_502() {
     .await;
     assert_eq!(status, 502);
     assert!(
-        error["message"].as_str().unwrap().contains("not JSON"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a JSON object"),
         "{error}"
     );
 }
