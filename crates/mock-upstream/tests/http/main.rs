@@ -1,0 +1,14 @@
+//! Real HTTP over loopback against a mock started per test.
+
+#![allow(clippy::unwrap_used)]
+
+mod chat;
+mod common;
+mod completions;
+mod counters;
+mod embeddings;
+mod failures;
+mod models;
+mod pacing;
+mod scripts;
+mod stream;
