@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use mock_upstream::{MockOptions, MockServer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -122,6 +123,13 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
         crate::http::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let signal = stop.clone();
     let task = tokio::spawn(async move {
+        // Every SSE event is its own write: without TCP_NODELAY each would wait for the
+        // client's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server =
             axum::serve(listener, app).with_graceful_shutdown(signal.clone().cancelled_owned());
         let grace_over = async {

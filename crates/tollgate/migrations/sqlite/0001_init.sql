@@ -29,8 +29,9 @@ CREATE TABLE revisions (
 INSERT INTO revisions (name, value) VALUES ('client_keys', 0);
 
 -- One row per call, written in batches off the request path; idempotent by request id.
+-- Request ids start with the time, so rows and the time index are appended at the end.
 CREATE TABLE request_logs (
-    request_id         TEXT PRIMARY KEY,
+    request_id         TEXT NOT NULL PRIMARY KEY,
     created_at         BIGINT NOT NULL,
     key_id             TEXT,
     owner              TEXT,
@@ -52,6 +53,5 @@ CREATE TABLE request_logs (
     downgraded_from    TEXT,
     client_ip          TEXT,
     user_agent         TEXT
-);
+) WITHOUT ROWID;
 CREATE INDEX request_logs_created ON request_logs (created_at);
-CREATE INDEX request_logs_key_created ON request_logs (key_id, created_at);

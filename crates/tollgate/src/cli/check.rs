@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::{process_env, Config};
+use crate::config::{process_env, Config, StorageConfig};
 use crate::store::Store;
 
 /// Validates the configuration; exit 0 when it is usable, 1 otherwise.
@@ -47,11 +47,11 @@ pub fn config_check(path: Option<&Path>) -> ExitCode {
 }
 
 /// Applies pending database migrations.
-pub async fn migrate(config: &Config) -> ExitCode {
-    match Store::open(&config.storage.database_url).await {
+pub async fn migrate(storage: &StorageConfig) -> ExitCode {
+    match Store::open(&storage.database_url).await {
         Ok(store) => {
             store.close().await;
-            println!("database is up to date: {}", config.storage.database_url);
+            println!("database is up to date: {}", storage.database_url);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::auth::secret;
-use crate::config::Config;
+use crate::config::StorageConfig;
 use crate::store::{KeyRecord, KeyStatus, NewKey, Store};
 
 /// `tollgate keys …`
@@ -44,8 +44,8 @@ pub enum KeysCommand {
 }
 
 /// Runs a keys subcommand.
-pub async fn run(config: &Config, command: KeysCommand) -> ExitCode {
-    let store = match Store::open(&config.storage.database_url).await {
+pub async fn run(storage: &StorageConfig, command: KeysCommand) -> ExitCode {
+    let store = match Store::open(&storage.database_url).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, process_env, Config};
+use crate::config::{self, process_env, Config, StorageConfig};
 
 /// Tollgate: one OpenAI-compatible endpoint in front of many LLM providers and keys.
 #[derive(Debug, Parser)]
@@ -76,22 +76,26 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check) => check::config_check(path.as_deref()),
-        command => {
-            let config = match Config::load(path.as_deref(), &process_env()) {
-                Ok(c) => c,
-                Err(problems) => {
-                    eprint!("error: {problems}");
-                    return ExitCode::from(2);
-                }
+        Command::Serve { listen } => match Config::load(path.as_deref(), &process_env()) {
+            Ok(config) => serve::serve(config, listen).await,
+            Err(problems) => config_error(&problems),
+        },
+        command @ (Command::Keys(_) | Command::Migrate) => {
+            let storage = match StorageConfig::load(path.as_deref(), &process_env()) {
+                Ok(s) => s,
+                Err(problems) => return config_error(&problems),
             };
             match command {
-                Command::Serve { listen } => serve::serve(config, listen).await,
-                Command::Keys(k) => keys::run(&config, k).await,
-                Command::Migrate => check::migrate(&config).await,
-                Command::Version | Command::Config(_) => ExitCode::SUCCESS,
+                Command::Keys(k) => keys::run(&storage, k).await,
+                _ => check::migrate(&storage).await,
             }
         }
     }
+}
+
+fn config_error(problems: &config::Problems) -> ExitCode {
+    eprint!("error: {problems}");
+    ExitCode::from(2)
 }
 
 fn init_tracing(serving: bool) {

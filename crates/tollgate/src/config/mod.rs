@@ -194,22 +194,33 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
+/// Reads the configuration file's text, or none when there is no file.
+fn read_text(path: Option<&Path>) -> Result<(String, String), Problems> {
+    match path {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => Ok((t, p.display().to_string())),
+            Err(e) => Err(Problems(vec![Problem::new(
+                p.display().to_string(),
+                format!("cannot read the configuration file: {e}"),
+                "check the path given with --config or TOLLGATE_CONFIG",
+            )])),
+        },
+        None => Ok((String::new(), "(defaults)".to_owned())),
+    }
+}
+
+impl StorageConfig {
+    /// Loads only `[storage]`: enough for commands that manage the database.
+    pub fn load(path: Option<&Path>, env: &Env) -> Result<StorageConfig, Problems> {
+        let (text, origin) = read_text(path)?;
+        validate::storage_from_text(&text, &origin, env)
+    }
+}
+
 impl Config {
     /// Loads and validates the configuration from `path` (if any) and `env`.
     pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, Problems> {
-        let (text, origin) = match path {
-            Some(p) => match std::fs::read_to_string(p) {
-                Ok(t) => (t, p.display().to_string()),
-                Err(e) => {
-                    return Err(Problems(vec![Problem::new(
-                        p.display().to_string(),
-                        format!("cannot read the configuration file: {e}"),
-                        "check the path given with --config or TOLLGATE_CONFIG",
-                    )]))
-                }
-            },
-            None => (String::new(), "(defaults)".to_owned()),
-        };
+        let (text, origin) = read_text(path)?;
         validate::from_text(&text, &origin, env)
     }
 }

@@ -18,6 +18,41 @@ const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Parses and validates configuration text (empty text means all defaults).
 pub fn from_text(text: &str, origin: &str, env: &Env) -> Result<Config, Problems> {
+    let raw = parse(text, origin, env)?;
+    let mut v = Validator {
+        origin,
+        env,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = v.config(raw);
+    if v.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(Problems(v.problems))
+    }
+}
+
+/// Parses configuration text but validates only `[storage]`: what commands that
+/// manage the database need, without provider secrets in the environment.
+pub fn storage_from_text(text: &str, origin: &str, env: &Env) -> Result<StorageConfig, Problems> {
+    let raw = parse(text, origin, env)?;
+    let mut v = Validator {
+        origin,
+        env,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let storage = v.storage(&raw);
+    if v.problems.is_empty() {
+        Ok(storage)
+    } else {
+        Err(Problems(v.problems))
+    }
+}
+
+/// Text → raw configuration with `TOLLGATE_*` overrides applied.
+fn parse(text: &str, origin: &str, env: &Env) -> Result<RawConfig, Problems> {
     let mut problems = Vec::new();
     // Parse the text alone first: its errors carry line and column.
     if let Err(e) = toml::from_str::<RawConfig>(text) {
@@ -32,39 +67,25 @@ pub fn from_text(text: &str, origin: &str, env: &Env) -> Result<Config, Problems
         ));
         return Err(Problems(problems));
     }
-    let mut table: toml::Table = match toml::from_str(text) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(Problems(vec![Problem::new(
-                origin,
-                e.message().trim().to_owned(),
-                "correct the file",
-            )]))
-        }
-    };
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        Problems(vec![Problem::new(
+            origin,
+            e.message().trim().to_owned(),
+            "correct the file",
+        )])
+    })?;
     apply_overrides(&mut table, env, &mut problems);
-    let raw = match RawConfig::deserialize(toml::Value::Table(table)) {
-        Ok(raw) => raw,
+    match RawConfig::deserialize(toml::Value::Table(table)) {
+        Ok(raw) if problems.is_empty() => Ok(raw),
+        Ok(_) => Err(Problems(problems)),
         Err(e) => {
             problems.push(Problem::new(
                 format!("{origin} (with TOLLGATE_* overrides)"),
                 e.message().trim().to_owned(),
                 "correct the overriding environment variable",
             ));
-            return Err(Problems(problems));
+            Err(Problems(problems))
         }
-    };
-    let mut v = Validator {
-        origin,
-        env,
-        problems,
-        warnings: Vec::new(),
-    };
-    let config = v.config(raw);
-    if v.problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(Problems(v.problems))
     }
 }
 
@@ -702,6 +723,14 @@ capabilities = ["chat", "telepathy"]
         let bad = "[[providers]]\nname = \"o\"\nkind = \"openai_compatible\"\nbase_url = \"http://x/v1\"\nmock = { chunk_delay_ms = 5 }\n";
         let problems = from_text(bad, "t.toml", &env(&[])).expect_err("invalid").0;
         assert_eq!(problems[0].location, "t.toml: providers[0].mock");
+    }
+
+    #[test]
+    fn storage_alone_needs_no_provider_secrets() {
+        let text = "[storage]\ndatabase_url = \"sqlite:///tmp/x.db\"\n[[providers]]\nname = \"o\"\nkind = \"openai\"\nkeys = [ { id = \"a\", key_env = \"UNSET_VAR\" } ]\n";
+        assert!(from_text(text, "t.toml", &env(&[])).is_err());
+        let storage = storage_from_text(text, "t.toml", &env(&[])).expect("storage is valid");
+        assert_eq!(storage.database_url, "sqlite:///tmp/x.db");
     }
 
     #[test]

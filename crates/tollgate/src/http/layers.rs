@@ -22,11 +22,14 @@ pub struct RequestId(pub Arc<str>);
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<ClientKey>);
 
+/// A new request id: `req_` + 12 hex digits of Unix milliseconds + 12 random hex
+/// digits. Ids sort by time, so the request log's index grows at its end.
 fn new_request_id() -> String {
-    let n: u128 = rand::random();
+    let millis = crate::store::now_ms().max(0) as u64 & 0xffff_ffff_ffff;
+    let random: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
     let mut id = String::with_capacity(28);
     id.push_str("req_");
-    let _ = write!(id, "{:024x}", n >> 32);
+    let _ = write!(id, "{millis:012x}{random:012x}");
     id
 }
 

@@ -5,47 +5,24 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::{Store, StoreError};
 use crate::usage::UsageRow;
 
-/// Rows per INSERT statement: 22 columns × 400 rows stays under SQLite's
-/// 32,766 bound parameters.
-const ROWS_PER_STATEMENT: usize = 400;
+/// Rows per multi-row INSERT. Every statement has this many rows (or one), so each
+/// is prepared once and then served from sqlx's statement cache.
+const ROWS_PER_STATEMENT: usize = 32;
 
 impl Store {
     /// Writes a batch of usage rows in one transaction, many rows per statement; a
     /// row whose request id is already stored is skipped, so a batch can be retried.
     pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint, model_requested, model_served,
-                    provider, upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-                    completion_tokens, usage_estimated, cost_nanos, cache_hit, downgraded_from, client_ip, user_agent) ",
-            );
-            insert.push_values(chunk, |mut b, r| {
-                b.push_bind(&*r.request_id)
-                    .push_bind(r.created_at_ms)
-                    .push_bind(r.key_id.as_deref())
-                    .push_bind(r.owner.as_deref())
-                    .push_bind(r.endpoint)
-                    .push_bind(r.model_requested.as_deref())
-                    .push_bind(r.model_served.as_deref())
-                    .push_bind(r.provider.as_deref())
-                    .push_bind(r.upstream_key_id.as_deref())
-                    .push_bind(i64::from(r.status))
-                    .push_bind(r.error_type)
-                    .push_bind(r.stream)
-                    .push_bind(r.latency_ms)
-                    .push_bind(r.ttfb_ms)
-                    .push_bind(r.prompt_tokens as i64)
-                    .push_bind(r.completion_tokens as i64)
-                    .push_bind(r.usage_estimated)
-                    .push_bind(r.cost_nanos)
-                    .push_bind(r.cache_hit)
-                    .push_bind(r.downgraded_from.as_deref())
-                    .push_bind(r.client_ip.as_deref())
-                    .push_bind(r.user_agent.as_deref());
-            });
-            insert.push(" ON CONFLICT (request_id) DO NOTHING");
-            insert.build().execute(&mut *tx).await?;
+        let mut blocks = rows.chunks_exact(ROWS_PER_STATEMENT);
+        for block in blocks.by_ref() {
+            insert_statement(block).build().execute(&mut *tx).await?;
+        }
+        for row in blocks.remainder() {
+            insert_statement(std::slice::from_ref(row))
+                .build()
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -96,4 +73,38 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+fn insert_statement(rows: &[UsageRow]) -> QueryBuilder<'_, Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint, model_requested, model_served,
+            provider, upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
+            completion_tokens, usage_estimated, cost_nanos, cache_hit, downgraded_from, client_ip, user_agent) ",
+    );
+    insert.push_values(rows, |mut b, r| {
+        b.push_bind(&*r.request_id)
+            .push_bind(r.created_at_ms)
+            .push_bind(r.key_id.as_deref())
+            .push_bind(r.owner.as_deref())
+            .push_bind(r.endpoint)
+            .push_bind(r.model_requested.as_deref())
+            .push_bind(r.model_served.as_deref())
+            .push_bind(r.provider.as_deref())
+            .push_bind(r.upstream_key_id.as_deref())
+            .push_bind(i64::from(r.status))
+            .push_bind(r.error_type)
+            .push_bind(r.stream)
+            .push_bind(r.latency_ms)
+            .push_bind(r.ttfb_ms)
+            .push_bind(r.prompt_tokens as i64)
+            .push_bind(r.completion_tokens as i64)
+            .push_bind(r.usage_estimated)
+            .push_bind(r.cost_nanos)
+            .push_bind(r.cache_hit)
+            .push_bind(r.downgraded_from.as_deref())
+            .push_bind(r.client_ip.as_deref())
+            .push_bind(r.user_agent.as_deref());
+    });
+    insert.push(" ON CONFLICT (request_id) DO NOTHING");
+    insert
 }

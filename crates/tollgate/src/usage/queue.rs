@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::UsageRow;
 
 /// Rows the queue holds before it refuses more.
-pub const QUEUE_CAPACITY: usize = 65_536;
+pub const QUEUE_CAPACITY: usize = 16_384;
 
 /// The sending side, cheap to clone into every request.
 #[derive(Debug, Clone)]

@@ -12,25 +12,42 @@ use crate::store::Store;
 /// Rows per transaction at most.
 pub const BATCH_MAX: usize = 512;
 
+/// How long the first row of a batch waits for company before the batch is written:
+/// fewer, larger transactions under load; rows visible within this delay when idle.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
 /// Runs until `stop` is cancelled and the queue is empty (or every sender is gone).
 pub async fn run(store: Store, mut rx: mpsc::Receiver<UsageRow>, stop: CancellationToken) {
     let mut batch: Vec<UsageRow> = Vec::with_capacity(BATCH_MAX);
     loop {
-        let received = tokio::select! {
+        let open = tokio::select! {
             biased;
-            n = rx.recv_many(&mut batch, BATCH_MAX) => n,
-            _ = stop.cancelled() => {
-                rx.close();
-                while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
-                    write(&store, &mut batch).await;
-                }
-                return;
-            }
+            n = rx.recv_many(&mut batch, BATCH_MAX) => n > 0,
+            _ = stop.cancelled() => false,
         };
-        if received == 0 {
-            return; // every sender dropped and the queue is empty
+        if open {
+            let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
+            while batch.len() < BATCH_MAX {
+                let room = BATCH_MAX - batch.len();
+                tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break,
+                    n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
         }
-        write(&store, &mut batch).await;
+        if !batch.is_empty() {
+            write(&store, &mut batch).await;
+        }
+        if !open || stop.is_cancelled() {
+            // Shutting down (or every sender gone): take what is still queued, then stop.
+            rx.close();
+            while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
+                write(&store, &mut batch).await;
+            }
+            return;
+        }
     }
 }
 

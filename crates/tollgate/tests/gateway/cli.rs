@@ -107,3 +107,32 @@ fn version_and_migrate() {
     assert!(m.status.success());
     assert!(dir.path().join("tollgate.db").exists());
 }
+
+#[test]
+fn keys_need_only_storage_not_provider_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "[storage]\ndatabase_url = \"sqlite://keys.db\"\n[[providers]]\nname = \"o\"\nkind = \"openai\"\nkeys = [ { id = \"a\", key_env = \"TOLLGATE_TEST_UNSET_VAR\" } ]\n",
+    )
+    .unwrap();
+    let out = tollgate(dir.path())
+        .args([
+            "keys", "create", "--name", "x", "--json", "--config", "t.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("keys.db").exists());
+    // serve still refuses the configuration and says why.
+    let serve = tollgate(dir.path())
+        .args(["serve", "--config", "t.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("TOLLGATE_TEST_UNSET_VAR"));
+}
