@@ -42,6 +42,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot start the built-in mock provider: {0}")]
     Mock(std::io::Error),
+    #[error("provider {provider}: its base_url does not form valid request URIs: {reason}")]
+    BaseUrl { provider: String, reason: String },
     #[error("cannot read the listening address: {0}")]
     Listener(std::io::Error),
 }
@@ -93,7 +95,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
             }
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => provider.base_url.clone(),
         };
-        upstreams.push(Upstream::new(provider, base_url, timeouts));
+        let upstream =
+            Upstream::new(provider, base_url, timeouts).map_err(|e| StartError::BaseUrl {
+                provider: provider.name.clone(),
+                reason: e.to_string(),
+            })?;
+        upstreams.push(upstream);
     }
     let models = ModelTable::new(&config.models, &config.providers);
 

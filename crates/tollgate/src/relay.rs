@@ -27,8 +27,8 @@ pub struct RelayRequest {
     pub body: Bytes,
     pub caller: Arc<ClientKey>,
     pub request_id: Arc<str>,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<http::HeaderValue>,
     pub started: Instant,
 }
 
@@ -253,7 +253,7 @@ fn draft_row(req: &RelayRequest) -> UsageRow {
         owner: req.caller.owner.clone(),
         endpoint: req.endpoint.path(),
         stream: false,
-        client_ip: req.client_ip.clone(),
+        client_ip: req.client_ip,
         user_agent: req.user_agent.clone(),
         ..UsageRow::default()
     }

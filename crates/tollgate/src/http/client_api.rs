@@ -55,12 +55,8 @@ async fn relay_call(state: AppState, endpoint: Endpoint, request: Request) -> Re
         client_ip: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+            .map(|c| c.0.ip()),
+        user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
         started,
     };
     match relay::relay(&state, relay_request).await {

@@ -54,8 +54,38 @@ pub struct Upstream {
     pub name: Arc<str>,
     pub kind: ProviderKind,
     pub base_url: String,
+    /// The endpoints' full URIs, parsed once.
+    uris: EndpointUris,
     pub pool: KeyPool,
     client: client::HttpClient,
+}
+
+/// An upstream's endpoint URIs: base URL + each endpoint's path.
+struct EndpointUris {
+    chat_completions: http::Uri,
+    completions: http::Uri,
+    embeddings: http::Uri,
+}
+
+impl EndpointUris {
+    fn new(base_url: &str) -> Result<Self, http::uri::InvalidUri> {
+        let uri = |endpoint: Endpoint| {
+            format!("{base_url}{}", endpoint.upstream_suffix()).parse::<http::Uri>()
+        };
+        Ok(EndpointUris {
+            chat_completions: uri(Endpoint::ChatCompletions)?,
+            completions: uri(Endpoint::Completions)?,
+            embeddings: uri(Endpoint::Embeddings)?,
+        })
+    }
+
+    fn get(&self, endpoint: Endpoint) -> &http::Uri {
+        match endpoint {
+            Endpoint::ChatCompletions => &self.chat_completions,
+            Endpoint::Completions => &self.completions,
+            Endpoint::Embeddings => &self.embeddings,
+        }
+    }
 }
 
 /// Timeouts for one upstream call.
@@ -68,7 +98,12 @@ pub struct Timeouts {
 impl Upstream {
     /// Builds a provider from its configuration; `base_url` overrides the configured
     /// one (the built-in mock's address is known only at start).
-    pub fn new(config: &ProviderConfig, base_url: String, timeouts: Timeouts) -> Upstream {
+    pub fn new(
+        config: &ProviderConfig,
+        base_url: String,
+        timeouts: Timeouts,
+    ) -> Result<Upstream, http::uri::InvalidUri> {
+        let uris = EndpointUris::new(&base_url)?;
         let mut keys: Vec<UpstreamKey> = config
             .keys
             .iter()
@@ -82,13 +117,14 @@ impl Upstream {
                 secret,
             ));
         }
-        Upstream {
+        Ok(Upstream {
             name: config.name.as_str().into(),
             kind: config.kind,
             base_url,
+            uris,
             pool: KeyPool::new(keys),
             client: client::build(timeouts.connect),
-        }
+        })
     }
 
     /// Sends one request with `key`; answers with the upstream's successful response
@@ -102,15 +138,8 @@ impl Upstream {
     ) -> Result<http::Response<Incoming>, UpstreamError> {
         match self.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
-                openai::send(
-                    &self.client,
-                    &self.base_url,
-                    key,
-                    endpoint,
-                    body,
-                    first_byte_timeout,
-                )
-                .await
+                let uri = self.uris.get(endpoint);
+                openai::send(&self.client, uri, key, body, first_byte_timeout).await
             }
         }
     }

@@ -10,25 +10,21 @@ use hyper::body::Incoming;
 use wire::openai::ErrorEnvelope;
 
 use super::client::HttpClient;
-use super::{Endpoint, UpstreamError, UpstreamErrorKind};
+use super::{UpstreamError, UpstreamErrorKind};
 use crate::pool::UpstreamKey;
 
 /// The largest upstream error body read.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// Sends `body` to `base_url` + the endpoint's path with `key`.
+/// Sends `body` to `uri` with `key`.
 pub async fn send(
     client: &HttpClient,
-    base_url: &str,
+    uri: &http::Uri,
     key: &UpstreamKey,
-    endpoint: Endpoint,
     body: Bytes,
     first_byte_timeout: Duration,
 ) -> Result<http::Response<Incoming>, UpstreamError> {
-    let mut uri = String::with_capacity(base_url.len() + 20);
-    uri.push_str(base_url);
-    uri.push_str(endpoint.upstream_suffix());
-    let mut request = http::Request::post(uri)
+    let mut request = http::Request::post(uri.clone())
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, "application/json, text/event-stream");
     if let Some(auth) = key.authorization() {

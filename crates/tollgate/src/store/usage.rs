@@ -102,8 +102,8 @@ fn insert_statement(rows: &[UsageRow]) -> QueryBuilder<'_, Sqlite> {
             .push_bind(r.cost_nanos)
             .push_bind(r.cache_hit)
             .push_bind(r.downgraded_from.as_deref())
-            .push_bind(r.client_ip.as_deref())
-            .push_bind(r.user_agent.as_deref());
+            .push_bind(r.client_ip.map(|ip| ip.to_string()))
+            .push_bind(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
     });
     insert.push(" ON CONFLICT (request_id) DO NOTHING");
     insert

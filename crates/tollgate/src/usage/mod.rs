@@ -34,8 +34,9 @@ pub struct UsageRow {
     pub cost_nanos: i64,
     pub cache_hit: bool,
     pub downgraded_from: Option<Arc<str>>,
-    pub client_ip: Option<String>,
-    pub user_agent: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Kept as the header value; the writer turns it into text off the request path.
+    pub user_agent: Option<http::HeaderValue>,
 }
 
 /// A model's prices per million tokens, in the configured currency.
