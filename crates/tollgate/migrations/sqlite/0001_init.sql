@@ -29,7 +29,10 @@ CREATE TABLE revisions (
 INSERT INTO revisions (name, value) VALUES ('client_keys', 0);
 
 -- One row per call, written in batches off the request path; idempotent by request id.
--- Request ids start with the time, so rows and the time index are appended at the end.
+-- The table is clustered by request id, and request ids start with the time
+-- (req_<12 hex digits of Unix ms><random>): rows are appended at the end, and a time
+-- range is a key range (request_id BETWEEN 'req_<from>' AND 'req_<to>'), with no
+-- second B-tree to maintain on every insert.
 CREATE TABLE request_logs (
     request_id         TEXT NOT NULL PRIMARY KEY,
     created_at         BIGINT NOT NULL,
@@ -54,4 +57,3 @@ CREATE TABLE request_logs (
     client_ip          TEXT,
     user_agent         TEXT
 ) WITHOUT ROWID;
-CREATE INDEX request_logs_created ON request_logs (created_at);

@@ -67,7 +67,7 @@ impl Store {
             "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
                     upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
                     completion_tokens, cost_nanos, client_ip, user_agent
-             FROM request_logs ORDER BY created_at DESC, request_id LIMIT ?",
+             FROM request_logs ORDER BY request_id DESC LIMIT ?",
         )
         .bind(limit)
         .fetch_all(&self.pool)
