@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use mock_upstream::{MockOptions, MockServer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -126,31 +125,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
         started_at_s: chrono::Utc::now().timestamp().max(0) as u64,
     });
     let stop = CancellationToken::new();
-    let app =
-        crate::http::router(gateway.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let router = crate::http::router(gateway.clone());
     let signal = stop.clone();
     let task = tokio::spawn(async move {
-        // Every SSE event is its own write: without TCP_NODELAY each would wait for the
-        // client's delayed ACK.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let server =
-            axum::serve(listener, app).with_graceful_shutdown(signal.clone().cancelled_owned());
-        let grace_over = async {
-            signal.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::select! {
-            result = std::future::IntoFuture::into_future(server) => {
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "the server stopped with an error");
-                }
-            }
-            _ = grace_over => tracing::warn!(grace_s = grace.as_secs(), "shutdown grace period over; closing the remaining connections"),
-        }
+        crate::http::server::serve(listener, router, signal, grace).await;
         background_stop.cancel();
         let _ = refresher.await;
         writer_stop.cancel();

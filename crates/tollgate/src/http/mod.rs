@@ -5,6 +5,7 @@
 pub mod client_api;
 pub mod error;
 pub mod layers;
+pub mod server;
 
 use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state};

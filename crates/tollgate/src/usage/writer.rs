@@ -10,7 +10,7 @@ use super::UsageRow;
 use crate::store::Store;
 
 /// Rows per transaction at most.
-pub const BATCH_MAX: usize = 2048;
+pub const BATCH_MAX: usize = 256;
 
 /// How long the first row of a batch waits for company before the batch is written:
 /// fewer, larger transactions under load; rows visible within this delay when idle.
