@@ -200,15 +200,9 @@ async fn read_full(
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) => return Err(bad_response(format!("the upstream answer broke off: {e}"))),
         Err(_) => {
-            return Err(UpstreamError {
-                kind: UpstreamErrorKind::Timeout,
-                status: None,
-                retry_after: None,
-                message: format!(
-                    "the upstream answer did not complete within {} ms",
-                    timeout.as_millis()
-                ),
-            })
+            let waited = timeout.as_millis();
+            let message = format!("the upstream answer did not complete within {waited} ms");
+            return Err(UpstreamError::new(UpstreamErrorKind::Timeout, message));
         }
     };
     let usage = read_usage(&bytes).map_err(|_| {
@@ -223,12 +217,7 @@ async fn read_full(
 }
 
 fn bad_response(message: String) -> UpstreamError {
-    UpstreamError {
-        kind: UpstreamErrorKind::BadResponse,
-        status: None,
-        retry_after: None,
-        message,
-    }
+    UpstreamError::new(UpstreamErrorKind::BadResponse, message)
 }
 
 fn no_key_left(provider: Arc<str>, model: Arc<str>, tried: Vec<Arc<str>>) -> RelayError {

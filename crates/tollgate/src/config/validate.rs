@@ -19,33 +19,31 @@ const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// Parses and validates configuration text (empty text means all defaults).
 pub fn from_text(text: &str, origin: &str, env: &Env) -> Result<Config, Problems> {
     let raw = parse(text, origin, env)?;
-    let mut v = Validator {
-        origin,
-        env,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
-    let config = v.config(raw);
-    if v.problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(Problems(v.problems))
-    }
+    validate_with(origin, env, |v| v.config(raw))
 }
 
 /// Parses configuration text but validates only `[storage]`: what commands that
 /// manage the database need, without provider secrets in the environment.
 pub fn storage_from_text(text: &str, origin: &str, env: &Env) -> Result<StorageConfig, Problems> {
     let raw = parse(text, origin, env)?;
+    validate_with(origin, env, |v| v.storage(&raw))
+}
+
+/// Runs one validation and answers its result, or every problem it found.
+fn validate_with<T>(
+    origin: &str,
+    env: &Env,
+    run: impl FnOnce(&mut Validator<'_>) -> T,
+) -> Result<T, Problems> {
     let mut v = Validator {
         origin,
         env,
         problems: Vec::new(),
         warnings: Vec::new(),
     };
-    let storage = v.storage(&raw);
+    let result = run(&mut v);
     if v.problems.is_empty() {
-        Ok(storage)
+        Ok(result)
     } else {
         Err(Problems(v.problems))
     }

@@ -29,6 +29,16 @@ pub struct UpstreamError {
 }
 
 impl UpstreamError {
+    /// An error without an upstream status.
+    pub fn new(kind: UpstreamErrorKind, message: String) -> Self {
+        UpstreamError {
+            kind,
+            status: None,
+            retry_after: None,
+            message,
+        }
+    }
+
     /// True when another key (or provider) may succeed where this one failed.
     pub fn is_retryable(&self) -> bool {
         match self.kind {

@@ -30,31 +30,21 @@ pub async fn send(
     if let Some(auth) = key.authorization() {
         request = request.header(AUTHORIZATION, auth.clone());
     }
-    let request = request.body(Full::new(body)).map_err(|e| UpstreamError {
-        kind: UpstreamErrorKind::Connect,
-        status: None,
-        retry_after: None,
-        message: format!("cannot build the upstream request: {e}"),
+    let request = request.body(Full::new(body)).map_err(|e| {
+        UpstreamError::new(
+            UpstreamErrorKind::Connect,
+            format!("cannot build the upstream request: {e}"),
+        )
     })?;
     let response = match tokio::time::timeout(first_byte_timeout, client.request(request)).await {
         Err(_) => {
-            return Err(UpstreamError {
-                kind: UpstreamErrorKind::Timeout,
-                status: None,
-                retry_after: None,
-                message: format!(
-                    "the upstream did not answer within {} ms",
-                    first_byte_timeout.as_millis()
-                ),
-            })
+            let waited = first_byte_timeout.as_millis();
+            let message = format!("the upstream did not answer within {waited} ms");
+            return Err(UpstreamError::new(UpstreamErrorKind::Timeout, message));
         }
         Ok(Err(e)) => {
-            return Err(UpstreamError {
-                kind: UpstreamErrorKind::Connect,
-                status: None,
-                retry_after: None,
-                message: format!("cannot reach the upstream: {}", error_chain(&e)),
-            })
+            let message = format!("cannot reach the upstream: {}", error_chain(&e));
+            return Err(UpstreamError::new(UpstreamErrorKind::Connect, message));
         }
         Ok(Ok(response)) => response,
     };
