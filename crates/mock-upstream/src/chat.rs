@@ -5,12 +5,13 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 
-use crate::admit::admit;
+use crate::admit::{admit, Admitted};
 use crate::chat_body;
 use crate::chat_stream::{Answer, ChatEvents};
 use crate::directives::Directives;
 use crate::errors;
-use crate::outcome;
+use crate::outcome::{self, Dialect};
+use crate::ratelimit;
 use crate::reply;
 use crate::request::{wants_usage, ChatRequest};
 use crate::shared::{unix_now, Shared};
@@ -26,10 +27,20 @@ pub(crate) struct ChatAnswer {
     pub(crate) prompt_tokens: u32,
 }
 
+impl ChatAnswer {
+    /// Tokens of the answer: the reply text, or the tool call.
+    pub(crate) fn completion_tokens(&self) -> u32 {
+        match &self.answer {
+            Answer::Text(reply) => reply.tokens,
+            Answer::Tool(call) => call.tokens(),
+        }
+    }
+}
+
 /// Handles one chat completion request.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let body = match admit(&shared, request).await {
-        Ok(body) => body,
+    let Admitted { body, key_requests } = match admit(&shared, request).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let parsed: ChatRequest = match serde_json::from_slice(&body) {
@@ -51,7 +62,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         .first_byte_delay
         .unwrap_or(shared.options.first_byte_delay);
     if let Some(outcome) = directives.outcome {
-        return outcome::answer(&shared, outcome, first_byte_delay).await;
+        return outcome::answer(&shared, outcome, first_byte_delay, Dialect::OpenAi).await;
     }
 
     let serial = shared.next_id();
@@ -84,13 +95,17 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     if !shared.pause(first_byte_delay).await {
         return errors::status(503, None);
     }
-    if parsed.stream != Some(true) {
-        return chat_body::response(&chat);
-    }
-    let usage = wants_usage(parsed.stream_options.as_ref()) && !directives.no_usage;
-    let pacing = Pacing {
-        chunk_delay: directives.chunk_delay.unwrap_or(shared.options.chunk_delay),
-        hang_after_first: directives.hang_after_first_chunk,
+    let tokens = chat.prompt_tokens.saturating_add(chat.completion_tokens());
+    let mut response = if parsed.stream == Some(true) {
+        let usage = wants_usage(parsed.stream_options.as_ref()) && !directives.no_usage;
+        let pacing = Pacing {
+            chunk_delay: directives.chunk_delay.unwrap_or(shared.options.chunk_delay),
+            hang_after_first: directives.hang_after_first_chunk,
+        };
+        sse::response(shared, ChatEvents::new(chat, usage), pacing)
+    } else {
+        chat_body::response(&chat)
     };
-    sse::response(shared, ChatEvents::new(chat, usage), pacing)
+    ratelimit::openai(response.headers_mut(), key_requests, tokens);
+    response
 }

@@ -101,13 +101,6 @@ impl ChatEvents {
         })
     }
 
-    fn completion_tokens(&self) -> u32 {
-        match &self.chat.answer {
-            Answer::Text(reply) => reply.tokens,
-            Answer::Tool(call) => call.tokens(),
-        }
-    }
-
     fn role(&self) -> Bytes {
         let delta = match &self.chat.answer {
             Answer::Text(_) => Delta {
@@ -186,7 +179,7 @@ impl Iterator for ChatEvents {
                 Phase::Body(offset) => self.body(offset),
                 Phase::Finish => (Some(self.finish()), Phase::Usage),
                 Phase::Usage if self.include_usage => {
-                    let usage = Usage::new(self.chat.prompt_tokens, self.completion_tokens());
+                    let usage = Usage::new(self.chat.prompt_tokens, self.chat.completion_tokens());
                     (Some(self.emit(&[], Some(usage))), Phase::Done)
                 }
                 Phase::Usage => (None, Phase::Done),

@@ -10,11 +10,12 @@ use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::admit::admit;
+use crate::admit::{admit, Admitted};
 use crate::chat_body::{json_response, Usage};
 use crate::directives::Directives;
 use crate::errors;
-use crate::outcome;
+use crate::outcome::{self, Dialect};
+use crate::ratelimit;
 use crate::reply::{self, Reply};
 use crate::request::{wants_usage, CompletionRequest, Input};
 use crate::shared::{unix_now, Shared};
@@ -63,8 +64,8 @@ impl TextAnswer {
 
 /// Handles one completion request.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let body = match admit(&shared, request).await {
-        Ok(body) => body,
+    let Admitted { body, key_requests } = match admit(&shared, request).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let parsed: CompletionRequest = match serde_json::from_slice(&body) {
@@ -85,7 +86,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         .first_byte_delay
         .unwrap_or(shared.options.first_byte_delay);
     if let Some(outcome) = directives.outcome {
-        return outcome::answer(&shared, outcome, first_byte_delay).await;
+        return outcome::answer(&shared, outcome, first_byte_delay, Dialect::OpenAi).await;
     }
 
     let seed = items.first().map_or("", Input::text);
@@ -103,21 +104,25 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     if !shared.pause(first_byte_delay).await {
         return errors::status(503, None);
     }
-    if parsed.stream != Some(true) {
+    let tokens = answer.usage.total_tokens;
+    let mut response = if parsed.stream == Some(true) {
+        let usage = wants_usage(parsed.stream_options.as_ref()) && !directives.no_usage;
+        let pacing = Pacing {
+            chunk_delay: directives.chunk_delay.unwrap_or(shared.options.chunk_delay),
+            hang_after_first: directives.hang_after_first_chunk,
+        };
+        sse::response(shared, CompletionEvents::new(answer, usage), pacing)
+    } else {
         let choices = [Choice {
             text: &answer.reply.text,
             index: 0,
             logprobs: (),
             finish_reason: Some(answer.reply.finish_reason()),
         }];
-        return json_response(&answer.render(&choices, Some(answer.usage)));
-    }
-    let usage = wants_usage(parsed.stream_options.as_ref()) && !directives.no_usage;
-    let pacing = Pacing {
-        chunk_delay: directives.chunk_delay.unwrap_or(shared.options.chunk_delay),
-        hang_after_first: directives.hang_after_first_chunk,
+        json_response(&answer.render(&choices, Some(answer.usage)))
     };
-    sse::response(shared, CompletionEvents::new(answer, usage), pacing)
+    ratelimit::openai(response.headers_mut(), key_requests, tokens);
+    response
 }
 
 /// The events of one completion stream: a chunk per word, a closing chunk with the

@@ -12,7 +12,7 @@ const CLOSE: &str = "]]";
 /// What the directives of one request ask for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Directives {
-    /// `[[mock:NNN]]`, `[[mock:hang]]`, `[[mock:garbage]]`.
+    /// `[[mock:NNN]]`, `[[mock:hang]]`, `[[mock:garbage]]`, `[[mock:context-length]]`.
     pub(crate) outcome: Option<Outcome>,
     /// `[[mock:chunk-delay=MS]]`.
     pub(crate) chunk_delay: Option<Duration>,
@@ -45,6 +45,7 @@ impl Directives {
         match directive.trim() {
             "hang" => self.outcome = Some(Outcome::Hang),
             "garbage" => self.outcome = Some(Outcome::Garbage),
+            "context-length" => self.outcome = Some(Outcome::ContextLength),
             "hang-after-first-chunk" => self.hang_after_first_chunk = true,
             "no-usage" => self.no_usage = true,
             "tool" => self.tool = true,
@@ -90,6 +91,13 @@ mod tests {
             })
         );
         assert!(!found.hang_after_first_chunk);
+    }
+
+    #[test]
+    fn context_length() {
+        let mut found = Directives::default();
+        found.scan("too long [[mock:context-length]]");
+        assert_eq!(found.outcome, Some(Outcome::ContextLength));
     }
 
     #[test]

@@ -9,11 +9,12 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::admit::admit;
+use crate::admit::{admit, Admitted};
 use crate::chat_body::json_response;
 use crate::directives::Directives;
 use crate::errors;
-use crate::outcome;
+use crate::outcome::{self, Dialect};
+use crate::ratelimit;
 use crate::request::{EmbeddingRequest, Input};
 use crate::shared::Shared;
 
@@ -45,8 +46,8 @@ struct Embedding {
 
 /// Handles one embeddings request.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let body = match admit(&shared, request).await {
-        Ok(body) => body,
+    let Admitted { body, key_requests } = match admit(&shared, request).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let parsed: EmbeddingRequest = match serde_json::from_slice(&body) {
@@ -71,7 +72,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         .first_byte_delay
         .unwrap_or(shared.options.first_byte_delay);
     if let Some(outcome) = directives.outcome {
-        return outcome::answer(&shared, outcome, first_byte_delay).await;
+        return outcome::answer(&shared, outcome, first_byte_delay, Dialect::OpenAi).await;
     }
 
     let data = items
@@ -87,7 +88,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     if !shared.pause(first_byte_delay).await {
         return errors::status(503, None);
     }
-    json_response(&EmbeddingList {
+    let mut response = json_response(&EmbeddingList {
         object: "list",
         data,
         model,
@@ -95,7 +96,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
             prompt_tokens,
             total_tokens: prompt_tokens,
         },
-    })
+    });
+    ratelimit::openai(response.headers_mut(), key_requests, prompt_tokens);
+    response
 }
 
 /// A unit vector of `dimensions` floats seeded by the item's content.

@@ -109,3 +109,23 @@ pub(crate) fn unknown_route() -> Response {
         Some("unknown_url"),
     )
 }
+
+/// Context window of the model in the context-length error.
+pub(crate) const CONTEXT_WINDOW: u32 = 128_000;
+/// Prompt size claimed by the context-length error.
+pub(crate) const CONTEXT_PROMPT: u32 = 250_000;
+
+/// 400 `context_length_exceeded`, worded as OpenAI words it for chat.
+pub(crate) fn context_length() -> Response {
+    let message = format!(
+        "This model's maximum context length is {CONTEXT_WINDOW} tokens. However, your \
+         messages resulted in {CONTEXT_PROMPT} tokens. Please reduce the length of the messages."
+    );
+    envelope(
+        StatusCode::BAD_REQUEST,
+        &message,
+        "invalid_request_error",
+        Some("messages"),
+        Some("context_length_exceeded"),
+    )
+}

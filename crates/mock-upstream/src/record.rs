@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use axum::http::HeaderMap;
 use bytes::Bytes;
 
-use crate::admit::bearer;
+use crate::admit::KeyHeader;
 
 /// A request as the mock received it.
 #[derive(Clone, Debug)]
@@ -44,28 +44,42 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Records one request. Moves the headers in; the body is a cheap `Bytes` handle.
-    pub(crate) fn record(&self, path: &str, headers: HeaderMap, body: Bytes) {
+    /// Records one request whose key is read from `key_header`. Moves the headers
+    /// in; the body is a cheap `Bytes` handle. Returns the number of requests seen
+    /// with this key so far, this one included (0 without a key).
+    pub(crate) fn record(
+        &self,
+        path: &str,
+        key_header: KeyHeader,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> u64 {
         self.total.fetch_add(1, Ordering::Relaxed);
-        let previous = {
+        let (previous, seen) = {
             let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(key) = bearer(&headers) {
-                match tables.keys.get_mut(key) {
-                    Some(count) => *count += 1,
+            let mut seen = 0;
+            if let Some(key) = key_header.key(&headers) {
+                seen = match tables.keys.get_mut(key) {
+                    Some(count) => {
+                        *count += 1;
+                        *count
+                    }
                     None => {
                         tables.keys.insert(key.to_owned(), 1);
+                        1
                     }
-                }
+                };
             }
             let entry = match tables.paths.get_mut(path) {
                 Some(entry) => entry,
                 None => tables.paths.entry(path.to_owned()).or_default(),
             };
             entry.count += 1;
-            entry.last.replace(Last { headers, body })
+            (entry.last.replace(Last { headers, body }), seen)
         };
         // The previous request is freed outside the lock.
         drop(previous);
+        seen
     }
 
     pub(crate) fn total(&self) -> u64 {

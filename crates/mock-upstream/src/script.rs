@@ -4,13 +4,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-/// One scripted answer for a request carrying a given bearer key.
+/// One scripted answer for a request carrying a given key.
 #[derive(Clone, Debug)]
 pub enum Step {
     /// A normal successful reply (per-request directives still apply; the key's
     /// behaviour prefix, if any, does not).
     Reply,
-    /// An error in OpenAI's shape with this status, and `Retry-After` when given.
+    /// An error with this status, in the shape of the API asked (OpenAI's, or
+    /// Anthropic's on `/v1/messages`), and `Retry-After` when given.
     Status {
         /// HTTP status code.
         status: u16,

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
@@ -11,12 +12,14 @@ use axum::Router;
 use bytes::Bytes;
 use tokio::net::TcpListener;
 
+use crate::admit::KeyHeader;
 use crate::errors;
+use crate::messages_errors;
 use crate::options::MockOptions;
 use crate::record::RecordedRequest;
 use crate::script::Step;
 use crate::shared::Shared;
-use crate::{chat, completions, embeddings, models};
+use crate::{chat, completions, embeddings, messages, models};
 
 /// A running mock server. Clones share the same server. Dropping it does NOT stop
 /// it; call [`MockServer::shutdown`].
@@ -39,6 +42,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/chat/completions", post(chat::handle))
         .route("/v1/completions", post(completions::handle))
         .route("/v1/embeddings", post(embeddings::handle))
+        .route("/v1/messages", post(messages::handle))
         .route("/v1/models", get(models::handle))
         .route("/health", get(health))
         .fallback(unknown)
@@ -50,12 +54,23 @@ async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Any other path: recorded (so tests see a wrong path), then 404.
+/// Any other path: recorded (so tests see a wrong path), then 404, in Anthropic's
+/// shape when the request looks like one (`x-api-key` or `anthropic-version`
+/// without `Authorization`), else in OpenAI's.
 async fn unknown(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    shared.recorder.record(&path, parts.headers, Bytes::new());
-    errors::unknown_route()
+    let headers = &parts.headers;
+    let anthropic = !headers.contains_key(header::AUTHORIZATION)
+        && (headers.contains_key("x-api-key") || headers.contains_key("anthropic-version"));
+    shared
+        .recorder
+        .record(&path, KeyHeader::Any, parts.headers, Bytes::new());
+    if anthropic {
+        messages_errors::status(404, None, shared.next_id())
+    } else {
+        errors::unknown_route()
+    }
 }
 
 impl MockServer {
@@ -96,8 +111,9 @@ impl MockServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Queues scripted answers for requests carrying `Authorization: Bearer <key>`.
-    /// They are consumed in order, one per request; then normal replies resume.
+    /// Queues scripted answers for requests carrying `key`: `Authorization: Bearer
+    /// <key>`, or `x-api-key: <key>` on `/v1/messages`. They are consumed in order,
+    /// one per request, whatever the path; then normal replies resume.
     pub fn script(&self, key: &str, steps: Vec<Step>) {
         self.shared.scripts.push(key, steps);
     }
@@ -107,7 +123,8 @@ impl MockServer {
         self.shared.recorder.total()
     }
 
-    /// Requests received with `Authorization: Bearer <key>`.
+    /// Requests received with `key` (as a Bearer token, or as `x-api-key` on
+    /// `/v1/messages` and unknown paths).
     pub fn requests_for_key(&self, key: &str) -> u64 {
         self.shared.recorder.for_key(key)
     }

@@ -24,6 +24,18 @@ pub(crate) fn event<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(buffer)
 }
 
+/// `event: <name>\ndata: <json>\n\n` for one value (Anthropic's framing).
+pub(crate) fn named_event<T: Serialize>(name: &str, value: &T) -> Bytes {
+    let mut buffer = Vec::with_capacity(256);
+    buffer.extend_from_slice(b"event: ");
+    buffer.extend_from_slice(name.as_bytes());
+    buffer.extend_from_slice(b"\ndata: ");
+    // Serializing plain structs into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut buffer, value);
+    buffer.extend_from_slice(b"\n\n");
+    Bytes::from(buffer)
+}
+
 /// How a stream is paced.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pacing {

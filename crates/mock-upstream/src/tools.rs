@@ -85,6 +85,41 @@ pub(crate) fn choose(request: &ChatRequest<'_>, forced: bool, serial: u64) -> Op
     })
 }
 
+/// The tool call a Messages request gets, if any: with `tool_choice`
+/// `{"type":"any"}` the first tool, with `{"type":"tool","name":…}` that one, and
+/// with `[[mock:tool]]` (`forced`) the first tool unless the choice is `none`.
+pub(crate) fn choose_anthropic(
+    tools: Option<&[Value]>,
+    tool_choice: Option<&Value>,
+    forced: bool,
+    serial: u64,
+) -> Option<ToolCall> {
+    let tools = tools.filter(|tools| !tools.is_empty())?;
+    let named = match tool_choice
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some("none") => return None,
+        Some("any") => None,
+        Some("tool") => Some(tool_choice?.get("name")?.as_str()?),
+        _ if forced => None,
+        _ => return None,
+    };
+    let tool = match named {
+        Some(name) => tools.iter().find(|tool| tool_name(tool) == Some(name))?,
+        None => tools.first()?,
+    };
+    Some(ToolCall {
+        id: format!("toolu_mock{serial}"),
+        name: tool_name(tool)?.to_owned(),
+        arguments: arguments_for(tool.get("input_schema")).to_string(),
+    })
+}
+
+fn tool_name(tool: &Value) -> Option<&str> {
+    tool.get("name")?.as_str()
+}
+
 fn function_name(tool: &Value) -> Option<&str> {
     tool.get("function")?.get("name")?.as_str()
 }
@@ -136,6 +171,39 @@ mod tests {
         assert_eq!(call.name, "get_weather");
         assert_eq!(call.id, "call_mock7");
         assert_eq!(call.arguments, r#"{"city":"mock","days":1}"#);
+    }
+
+    #[test]
+    fn anthropic_choices() {
+        let tools: Vec<Value> = serde_json::from_str(
+            r#"[{"name":"first","input_schema":{"type":"object"}},
+                {"name":"lookup","input_schema":{"type":"object",
+                  "properties":{"q":{"type":"string"},"n":{"type":"number"},"all":{"type":"boolean"}},
+                  "required":["q","n","all"]}}]"#,
+        )
+        .expect("parses");
+        let choice = |json: &str| serde_json::from_str::<Value>(json).expect("parses");
+        let any = choice(r#"{"type":"any"}"#);
+        let call = choose_anthropic(Some(&tools), Some(&any), false, 3).expect("a call");
+        assert_eq!(
+            (call.id.as_str(), call.name.as_str()),
+            ("toolu_mock3", "first")
+        );
+        assert_eq!(call.arguments, "{}");
+        let named = choice(r#"{"type":"tool","name":"lookup"}"#);
+        let call = choose_anthropic(Some(&tools), Some(&named), false, 4).expect("a call");
+        let input: Value = serde_json::from_str(&call.arguments).expect("JSON");
+        assert_eq!(
+            input,
+            serde_json::json!({ "q": "mock", "n": 1, "all": true })
+        );
+        let auto = choice(r#"{"type":"auto"}"#);
+        assert_eq!(choose_anthropic(Some(&tools), Some(&auto), false, 5), None);
+        assert!(choose_anthropic(Some(&tools), Some(&auto), true, 5).is_some());
+        assert!(choose_anthropic(Some(&tools), None, true, 5).is_some());
+        let none = choice(r#"{"type":"none"}"#);
+        assert_eq!(choose_anthropic(Some(&tools), Some(&none), true, 5), None);
+        assert_eq!(choose_anthropic(None, Some(&any), true, 5), None);
     }
 
     #[test]

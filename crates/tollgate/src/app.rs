@@ -101,7 +101,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
             })?;
         upstreams.push(upstream);
     }
-    let models = ModelTable::new(&config.models, &config.providers);
+    let models = ModelTable::new(&config.models, &config.providers, &config.tiers);
 
     let (usage, usage_rx) = UsageSink::new(QUEUE_CAPACITY);
     let writer_stop = CancellationToken::new();

@@ -1,6 +1,7 @@
 //! The request path, as one function of plain calls:
 //! read → (policy → admission: later) → route → pool → provider adapter →
-//! stream and meter → settle. Failover loops back through the pool here, in sight.
+//! stream and meter → settle. Failover loops back through the pool (another key) and
+//! through the route (a fallback model) here, in sight.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +14,7 @@ use wire::openai::{peek_request, read_usage, rewrite_request, BodyError, Usage};
 use crate::app::Gateway;
 use crate::auth::ClientKey;
 use crate::providers::{Endpoint, UpstreamError, UpstreamErrorKind};
-use crate::routing::RouteError;
+use crate::routing::{Needs, Route, RouteError};
 use crate::store::now_ms;
 use crate::usage::meter::{CallMeter, MeteredBody};
 use crate::usage::UsageRow;
@@ -45,6 +46,14 @@ pub enum RelayBody {
     Stream(Box<MeteredBody<Incoming>>),
 }
 
+/// One model tried for a call: which provider, with which upstream keys.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub model: Arc<str>,
+    pub provider: Arc<str>,
+    pub keys: Vec<Arc<str>>,
+}
+
 /// Why a call was not relayed.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -57,16 +66,14 @@ pub enum RelayError {
     /// `stream` on an endpoint that cannot stream.
     #[error("streaming is not supported on {0}")]
     StreamNotSupported(&'static str),
-    /// The model cannot serve the call.
+    /// No model can serve the call.
     #[error(transparent)]
     Route(#[from] RouteError),
-    /// Every attempt failed; the last error and what was tried.
+    /// Every model and key tried failed; the last error and what was tried.
     #[error("{error}")]
     Upstream {
         error: UpstreamError,
-        provider: Arc<str>,
-        model: Arc<str>,
-        tried: Vec<Arc<str>>,
+        attempts: Vec<Attempt>,
     },
 }
 
@@ -119,47 +126,79 @@ async fn relay_metered(
     if stream && !req.endpoint.can_stream() {
         return Err(RelayError::StreamNotSupported(req.endpoint.path()));
     }
+    // Streams ask the upstream for a final usage chunk; it is removed again when the
+    // client did not ask for it.
+    let ask_usage = stream && !peek.wants_usage_chunk();
 
-    // Route.
-    let route = gw.models.resolve(requested, req.endpoint)?;
+    // Route: the model asked for (or the one the caller's tier maps it to), then its
+    // fallbacks in order.
+    let needs = Needs {
+        endpoint: req.endpoint,
+        tools: peek.uses_tools(),
+        vision: peek.has_images(),
+    };
+    let tier = req.caller.tier.as_str();
+    let primary = gw.models.resolve(requested, tier, needs)?;
+    let mut fallbacks = gw.models.fallbacks(&primary, tier, needs).into_iter();
+    let mut route = primary;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    loop {
+        let body = upstream_body(&req.body, &route, requested, ask_usage)?;
+        let (error, keys) = match try_route(gw, req, &route, body, stream, meter).await {
+            Ok(outcome) => return Ok(outcome.with_stripping(ask_usage)),
+            Err(failed) => failed,
+        };
+        attempts.push(Attempt {
+            model: route.model.clone(),
+            provider: gw.upstreams[route.provider].name.clone(),
+            keys,
+        });
+        let next = error.allows_fallback().then(|| {
+            fallbacks.find(|candidate| {
+                !attempts.iter().any(|a| a.model == candidate.model)
+                    && (!error.is_context_length() || has_larger_window(candidate, &route))
+            })
+        });
+        match next.flatten() {
+            Some(fallback) => {
+                tracing::warn!(request_id = %req.request_id, from = %route.model, to = %fallback.model, error = %error, "falling back to another model");
+                route = fallback;
+            }
+            None => return Err(RelayError::Upstream { error, attempts }),
+        }
+    }
+}
+
+/// One model: pool → adapter, failing over to another key while the error allows it.
+/// On failure, answers the last error and the keys tried.
+async fn try_route(
+    gw: &Gateway,
+    req: &RelayRequest,
+    route: &Route,
+    body: Bytes,
+    stream: bool,
+    meter: &mut CallMeter,
+) -> Result<Outcome, (UpstreamError, Vec<Arc<str>>)> {
     let upstream = &gw.upstreams[route.provider];
     meter.set_prices(route.prices);
     let row = meter.row_mut();
     row.model_served = Some(route.model.clone());
     row.provider = Some(upstream.name.clone());
 
-    // The upstream body: renamed model, and a usage chunk asked for on streams.
-    let ask_usage = stream && !peek.wants_usage_chunk();
-    let rename = *route.upstream_model != *requested;
-    let body = if ask_usage || rename {
-        let model = rename.then_some(&*route.upstream_model);
-        Bytes::from(rewrite_request(&req.body, model, ask_usage).map_err(RelayError::InvalidBody)?)
-    } else {
-        req.body.clone()
-    };
-
-    // Pool → adapter, failing over to another key while the error allows it.
     let mut tried: Vec<Arc<str>> = Vec::new();
     let attempts = gw.config.server.max_retries as usize + 1;
     let first_byte_timeout = gw.config.server.upstream_first_byte_timeout;
     loop {
         let Some(key) = upstream.pool.pick(&tried) else {
-            return Err(no_key_left(
-                upstream.name.clone(),
-                route.model.clone(),
-                tried,
-            ));
+            return Err((no_usable_key(), tried));
         };
         meter.row_mut().upstream_key_id = Some(key.id.clone());
         tried.push(key.id.clone());
-        let result = upstream
+        let result = match upstream
             .send(&key, req.endpoint, body.clone(), first_byte_timeout)
-            .await;
-        let result = match result {
-            Ok(response) if stream => {
-                meter.first_byte();
-                return Ok(Outcome::Stream(response, ask_usage));
-            }
+            .await
+        {
+            Ok(response) if stream => Ok(Outcome::Stream(response, false)),
             Ok(response) => read_full(response, first_byte_timeout).await,
             Err(e) => Err(e),
         };
@@ -177,14 +216,45 @@ async fn relay_metered(
             }
             Err(error) => {
                 tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream call failed");
-                return Err(RelayError::Upstream {
-                    error,
-                    provider: upstream.name.clone(),
-                    model: route.model.clone(),
-                    tried,
-                });
+                return Err((error, tried));
             }
         }
+    }
+}
+
+impl Outcome {
+    fn with_stripping(self, strip_usage_chunk: bool) -> Self {
+        match self {
+            Outcome::Stream(response, _) => Outcome::Stream(response, strip_usage_chunk),
+            full => full,
+        }
+    }
+}
+
+/// The body for the upstream: the route's upstream model name, and a usage chunk
+/// asked for on streams. The client's bytes are reused when nothing changes.
+fn upstream_body(
+    body: &Bytes,
+    route: &Route,
+    requested: &str,
+    ask_usage: bool,
+) -> Result<Bytes, RelayError> {
+    let rename = *route.upstream_model != *requested;
+    if !ask_usage && !rename {
+        return Ok(body.clone());
+    }
+    let model = rename.then_some(&*route.upstream_model);
+    rewrite_request(body, model, ask_usage)
+        .map(Bytes::from)
+        .map_err(RelayError::InvalidBody)
+}
+
+/// True when `candidate` is known to hold more context than `failed`.
+fn has_larger_window(candidate: &Route, failed: &Route) -> bool {
+    match (candidate.context_window, failed.context_window) {
+        (Some(c), Some(f)) => c > f,
+        (Some(_), None) => true,
+        (None, _) => false,
     }
 }
 
@@ -220,17 +290,13 @@ fn bad_response(message: String) -> UpstreamError {
     UpstreamError::new(UpstreamErrorKind::BadResponse, message)
 }
 
-fn no_key_left(provider: Arc<str>, model: Arc<str>, tried: Vec<Arc<str>>) -> RelayError {
-    RelayError::Upstream {
-        error: UpstreamError {
-            kind: UpstreamErrorKind::Status,
-            status: Some(503),
-            retry_after: None,
-            message: "no usable upstream key".to_owned(),
-        },
-        provider,
-        model,
-        tried,
+fn no_usable_key() -> UpstreamError {
+    UpstreamError {
+        status: Some(503),
+        ..UpstreamError::new(
+            UpstreamErrorKind::Status,
+            "no usable upstream key".to_owned(),
+        )
     }
 }
 
@@ -241,7 +307,6 @@ fn draft_row(req: &RelayRequest) -> UsageRow {
         key_id: Some(req.caller.id.clone()),
         owner: req.caller.owner.clone(),
         endpoint: req.endpoint.path(),
-        stream: false,
         client_ip: req.client_ip,
         user_agent: req.user_agent.clone(),
         ..UsageRow::default()
@@ -257,6 +322,7 @@ impl RelayError {
             | RelayError::StreamNotSupported(_) => "invalid_request",
             RelayError::Route(RouteError::UnknownModel(_)) => "model_not_found",
             RelayError::Route(RouteError::Unsupported { .. }) => "model_unsupported",
+            RelayError::Route(RouteError::NotAllowed { .. }) => "model_not_allowed",
             RelayError::Upstream { error, .. } => error.label(),
         }
     }

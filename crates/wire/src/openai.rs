@@ -27,12 +27,61 @@ pub struct RequestPeek<'a> {
     /// Output cap (current name for chat completions).
     #[serde(default)]
     pub max_completion_tokens: Option<u64>,
+    /// Tool definitions (chat completions).
+    #[serde(borrow, default)]
+    pub tools: Option<Vec<&'a RawValue>>,
+    /// Legacy function definitions (chat completions).
+    #[serde(borrow, default)]
+    pub functions: Option<Vec<&'a RawValue>>,
+    /// The conversation (chat completions), read only as far as capabilities need.
+    #[serde(borrow, default)]
+    pub messages: Option<Vec<MessagePeek<'a>>>,
+}
+
+/// One chat message, as far as capability checks need it.
+#[derive(Debug, Deserialize)]
+pub struct MessagePeek<'a> {
+    /// The content, unparsed: a string or an array of parts.
+    #[serde(borrow, default)]
+    pub content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PartKind<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
 }
 
 impl RequestPeek<'_> {
     /// True when the client asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)
+    }
+
+    /// True when the request defines tools or functions the model may call.
+    pub fn uses_tools(&self) -> bool {
+        self.tools.as_ref().is_some_and(|t| !t.is_empty())
+            || self.functions.as_ref().is_some_and(|f| !f.is_empty())
+    }
+
+    /// True when a message carries an image part.
+    pub fn has_images(&self) -> bool {
+        self.messages.iter().flatten().any(|m| {
+            let Some(content) = m.content else {
+                return false;
+            };
+            let raw = content.get().trim_start();
+            raw.starts_with('[')
+                && raw.contains("image")
+                && serde_json::from_str::<Vec<PartKind<'_>>>(raw).is_ok_and(|parts| {
+                    parts.iter().any(|p| {
+                        matches!(
+                            p.kind.as_deref(),
+                            Some("image_url" | "input_image" | "image")
+                        )
+                    })
+                })
+        })
     }
 
     /// True when the client itself asked for the final usage chunk.
@@ -252,6 +301,19 @@ mod tests {
         assert!(peek.is_stream());
         assert!(!peek.wants_usage_chunk());
         assert_eq!(peek.max_tokens, Some(5));
+    }
+
+    #[test]
+    fn peek_sees_tools_and_images() {
+        let plain = br#"{"model":"m","messages":[{"role":"user","content":"look at [image]"}]}"#;
+        let peek = peek_request(plain).expect("valid");
+        assert!(!peek.uses_tools() && !peek.has_images());
+        let rich = br#"{"model":"m","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#;
+        let peek = peek_request(rich).expect("valid");
+        assert!(peek.uses_tools() && peek.has_images());
+        let empty_tools = br#"{"model":"m","tools":[],"messages":[{"role":"user","content":[{"type":"text","text":"image_url"}]}]}"#;
+        let peek = peek_request(empty_tools).expect("valid");
+        assert!(!peek.uses_tools() && !peek.has_images());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `mock-upstream`: the mock OpenAI-compatible server as a standalone process, for
-//! benchmarks and manual tests.
+//! `mock-upstream`: the mock OpenAI-compatible (and Anthropic Messages) server as a
+//! standalone process, for benchmarks and manual tests.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use mock_upstream::{MockOptions, MockServer};
 
-/// A fake OpenAI-compatible upstream with deterministic replies.
+/// A fake OpenAI-compatible (and Anthropic Messages) upstream with deterministic replies.
 #[derive(Parser, Debug)]
 #[command(name = "mock-upstream", version)]
 struct Args {

@@ -228,3 +228,36 @@ async fn shutdown_frees_the_port() {
     }
     assert!(refused, "still serving after shutdown");
 }
+
+#[tokio::test]
+async fn context_length_directive_is_openai_s_400() {
+    let server = start().await;
+    let (status, reply) = post_json(
+        &server,
+        "/chat/completions",
+        "k",
+        &chat_body("a long story [[mock:context-length]]"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_error(
+        &reply,
+        "invalid_request_error",
+        Some("context_length_exceeded"),
+    );
+    assert_eq!(reply["error"]["param"], "messages");
+    assert_eq!(
+        reply["error"]["message"],
+        "This model's maximum context length is 128000 tokens. However, your messages \
+         resulted in 250000 tokens. Please reduce the length of the messages."
+    );
+}
+
+#[tokio::test]
+async fn mock_529_key_fails_with_529() {
+    let server = start().await;
+    let (status, reply) =
+        post_json(&server, "/chat/completions", "mock-529", &chat_body("hi")).await;
+    assert_eq!(status, 529);
+    assert_error(&reply, "server_error", None);
+}

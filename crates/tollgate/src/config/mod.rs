@@ -25,6 +25,8 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// The model table.
     pub models: Vec<ModelConfig>,
+    /// Tiers by name; a key without a tier is `standard`.
+    pub tiers: std::collections::BTreeMap<String, TierConfig>,
     /// True when no provider was configured and the built-in mock serves instead.
     pub builtin_mock: bool,
     /// Things that work but deserve the operator's attention.
@@ -120,6 +122,16 @@ pub struct UpstreamKeyConfig {
     pub region: Option<String>,
     pub weight: u32,
     pub tier: Option<String>,
+}
+
+/// A `[tiers.<name>]` entry: what keys of the tier may use, and how their requests
+/// are routed. (Its rate limits are enforced by the admission layer.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TierConfig {
+    /// Models (names or aliases) the tier may use; `None`: all.
+    pub models: Option<Vec<String>>,
+    /// A requested model name → the model that serves it for this tier.
+    pub route: std::collections::BTreeMap<String, String>,
 }
 
 /// What a model can do.

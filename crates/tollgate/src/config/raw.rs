@@ -15,9 +15,10 @@ pub struct RawConfig {
     pub providers: Vec<RawProvider>,
     #[serde(default)]
     pub models: Vec<RawModel>,
+    #[serde(default)]
+    pub tiers: std::collections::BTreeMap<String, RawTier>,
     /// Sections whose enforcement arrives in later releases; accepted so a complete
     /// configuration file loads, and reported as not yet enforced.
-    pub tiers: Option<toml::Value>,
     pub budgets: Option<toml::Value>,
     pub alerts: Option<toml::Value>,
 }
@@ -75,6 +76,20 @@ pub struct RawUpstreamKey {
     pub region: Option<String>,
     pub weight: Option<i64>,
     pub tier: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    pub rpm: Option<i64>,
+    pub rph: Option<i64>,
+    pub rpd: Option<i64>,
+    pub tpm: Option<i64>,
+    pub tpd: Option<i64>,
+    pub tokens_per_month: Option<i64>,
+    pub models: Option<Vec<String>>,
+    #[serde(default)]
+    pub route: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,17 +1,17 @@
 //! Raw configuration → [`Config`], collecting every problem instead of stopping at
 //! the first.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::env::{apply_overrides, keys_from_env, Env};
-use super::raw::{RawConfig, RawModel, RawProvider};
+use super::raw::{RawConfig, RawModel, RawProvider, RawTier};
 use super::{
     Capability, Config, MockSettings, ModelConfig, Problem, Problems, ProviderConfig, ProviderKind,
-    Secret, ServerConfig, StorageConfig, Strategy, UpstreamKeyConfig,
+    Secret, ServerConfig, StorageConfig, Strategy, TierConfig, UpstreamKeyConfig,
 };
 
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -145,7 +145,6 @@ impl Validator<'_> {
         let server = self.server(&raw);
         let storage = self.storage(&raw);
         for (name, present) in [
-            ("tiers", raw.tiers.is_some()),
             ("budgets", raw.budgets.is_some()),
             ("alerts", raw.alerts.is_some()),
         ] {
@@ -193,14 +192,66 @@ impl Validator<'_> {
             }
         }
         let models = self.models(&models, &providers);
+        let tiers = self.tiers(&raw.tiers, &models);
         Config {
             server,
             storage,
             providers,
             models,
+            tiers,
             builtin_mock,
             warnings: std::mem::take(&mut self.warnings),
         }
+    }
+
+    fn tiers(
+        &mut self,
+        raw: &BTreeMap<String, RawTier>,
+        models: &[ModelConfig],
+    ) -> BTreeMap<String, TierConfig> {
+        let known = |name: &str| {
+            models
+                .iter()
+                .any(|m| m.name == name || m.aliases.iter().any(|a| a == name))
+        };
+        let open = models.is_empty();
+        let mut tiers = BTreeMap::new();
+        for (name, t) in raw {
+            let path = format!("tiers.{name}");
+            let limits = [
+                ("rpm", t.rpm),
+                ("rph", t.rph),
+                ("rpd", t.rpd),
+                ("tpm", t.tpm),
+                ("tpd", t.tpd),
+                ("tokens_per_month", t.tokens_per_month),
+            ];
+            for (field, value) in limits {
+                if let Some(n) = value {
+                    self.positive(&format!("{path}.{field}"), Some(n), 1);
+                }
+            }
+            if limits.iter().any(|(_, v)| v.is_some()) {
+                self.warnings.push(format!("[{path}] rate limits are accepted but not enforced by this version of tollgate"));
+            }
+            for m in t.models.iter().flatten().chain(t.route.values()) {
+                if !open && !known(m) {
+                    self.problem(
+                        &path,
+                        format!("{m:?} is not a model"),
+                        "name a model (or alias) declared in [[models]]",
+                    );
+                }
+            }
+            tiers.insert(
+                name.clone(),
+                TierConfig {
+                    models: t.models.clone(),
+                    route: t.route.clone(),
+                },
+            );
+        }
+        tiers
     }
 
     fn server(&mut self, raw: &RawConfig) -> ServerConfig {
@@ -729,6 +780,17 @@ capabilities = ["chat", "telepathy"]
         assert!(from_text(text, "t.toml", &env(&[])).is_err());
         let storage = storage_from_text(text, "t.toml", &env(&[])).expect("storage is valid");
         assert_eq!(storage.database_url, "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn tiers_name_models_that_exist() {
+        let text = "[tiers.free]\nrpm = 10\nmodels = [\"mock-gpt\"]\nroute = { \"gpt-4o\" = \"mock-gpt\" }\n";
+        let c = from_text(text, "t.toml", &env(&[])).expect("valid");
+        assert_eq!(c.tiers["free"].route["gpt-4o"], "mock-gpt");
+        assert!(c.warnings.iter().any(|w| w.contains("tiers.free")));
+        let bad = "[tiers.free]\nmodels = [\"ghost\"]\n";
+        let problems = from_text(bad, "t.toml", &env(&[])).expect_err("invalid").0;
+        assert_eq!(problems[0].location, "t.toml: tiers.free");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -105,14 +106,16 @@ async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Resul
     }
 }
 
-/// GET /v1/models
-pub async fn models(State(state): State<AppState>) -> Response {
+/// GET /v1/models: the models the caller's tier may use.
+pub async fn models(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Response {
     let created = state.started_at_s;
+    let listed = state.models.listed_for(&caller.tier);
     let list = ModelList {
         object: "list",
-        data: state
-            .models
-            .listed()
+        data: listed
             .iter()
             .map(|(model, provider)| ModelEntry {
                 id: model,

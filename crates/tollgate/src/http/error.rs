@@ -6,8 +6,10 @@ use http::{HeaderValue, StatusCode};
 use wire::openai::ErrorEnvelope;
 
 use crate::auth::AuthError;
-use crate::providers::UpstreamErrorKind;
-use crate::relay::RelayError;
+use std::borrow::Cow;
+
+use crate::providers::{UpstreamError, UpstreamErrorKind};
+use crate::relay::{Attempt, RelayError};
 use crate::routing::RouteError;
 
 /// Everything a client route can answer with instead of a relayed response.
@@ -28,7 +30,7 @@ pub enum ApiError {
 struct Mapped {
     status: StatusCode,
     kind: &'static str,
-    code: Option<&'static str>,
+    code: Option<Cow<'static, str>>,
     param: Option<&'static str>,
     message: String,
     retry_after_s: Option<u64>,
@@ -44,7 +46,7 @@ fn mapped(
     Mapped {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         kind,
-        code,
+        code: code.map(Cow::Borrowed),
         param,
         message,
         retry_after_s: None,
@@ -101,67 +103,87 @@ fn relay(e: &RelayError) -> Mapped {
             "invalid_request_error",
             Some("model_not_found"),
             Some("model"),
-            format!("{}", e),
+            e.to_string(),
         ),
         RelayError::Route(RouteError::Unsupported { .. }) => mapped(
             400,
             "invalid_request_error",
             Some("model_not_supported"),
             Some("model"),
-            format!("{}", e),
+            e.to_string(),
         ),
-        RelayError::Upstream {
-            error,
-            provider,
-            model,
-            tried,
-        } => {
-            let tried = tried
+        RelayError::Route(RouteError::NotAllowed { .. }) => mapped(
+            403,
+            "permission_error",
+            Some("model_not_allowed"),
+            Some("model"),
+            e.to_string(),
+        ),
+        RelayError::Upstream { error, attempts } => upstream(error, attempts),
+    }
+}
+
+/// The last upstream error, with every model, provider and upstream key tried.
+fn upstream(error: &UpstreamError, attempts: &[Attempt]) -> Mapped {
+    let tried = attempts
+        .iter()
+        .map(|a| {
+            let keys = a
+                .keys
                 .iter()
                 .map(|k| k.as_ref())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let context =
-                format!("model `{model}` on provider `{provider}` (upstream keys tried: {tried})");
-            match (error.kind, error.status) {
-                (UpstreamErrorKind::Timeout, _) => mapped(
-                    504,
-                    "api_error",
-                    Some("upstream_timeout"),
-                    None,
-                    format!("The upstream timed out for {context}: {}", error.message),
-                ),
-                (UpstreamErrorKind::Status, Some(429 | 503)) => Mapped {
-                    retry_after_s: Some(error.retry_after.map_or(1, |d| d.as_secs().max(1))),
-                    ..mapped(
-                        503,
-                        "api_error",
-                        Some("no_usable_upstream_key"),
-                        None,
-                        format!("No usable upstream key for {context}: {}", error.message),
-                    )
-                },
-                (UpstreamErrorKind::Status, Some(s @ (400 | 404 | 409 | 413 | 422))) => mapped(
-                    s,
-                    "invalid_request_error",
-                    Some("upstream_rejected_request"),
-                    None,
-                    format!(
-                        "The upstream refused the request for {context}: {}",
-                        error.message
-                    ),
-                ),
-                (UpstreamErrorKind::Status, _)
-                | (UpstreamErrorKind::Connect, _)
-                | (UpstreamErrorKind::BadResponse, _) => mapped(
-                    502,
-                    "api_error",
-                    Some("upstream_failed"),
-                    None,
-                    format!("The upstream failed for {context}: {}", error.message),
-                ),
-            }
-        }
+            format!(
+                "model `{}` on provider `{}` (upstream keys tried: {keys})",
+                a.model, a.provider
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; then ");
+    let detail = &error.message;
+    match (error.kind, error.status) {
+        (UpstreamErrorKind::Timeout, _) => mapped(
+            504,
+            "api_error",
+            Some("upstream_timeout"),
+            None,
+            format!("The upstream timed out. Tried {tried}. Last error: {detail}"),
+        ),
+        (UpstreamErrorKind::Status, Some(429 | 503)) => Mapped {
+            retry_after_s: Some(error.retry_after.map_or(1, |d| d.as_secs().max(1))),
+            ..mapped(
+                503,
+                "api_error",
+                Some("no_usable_upstream_key"),
+                None,
+                format!("No usable upstream key. Tried {tried}. Last error: {detail}"),
+            )
+        },
+        (UpstreamErrorKind::Status, Some(s @ (400 | 404 | 409 | 413 | 422))) => Mapped {
+            code: Some(
+                error
+                    .code
+                    .clone()
+                    .map_or(Cow::Borrowed("upstream_rejected_request"), Cow::Owned),
+            ),
+            ..mapped(
+                s,
+                "invalid_request_error",
+                None,
+                None,
+                format!("The upstream refused the request. Tried {tried}. Last error: {detail}"),
+            )
+        },
+        (UpstreamErrorKind::Status, _)
+        | (UpstreamErrorKind::Connect, _)
+        | (UpstreamErrorKind::BadResponse, _) => mapped(
+            502,
+            "api_error",
+            Some("upstream_failed"),
+            None,
+            format!("The upstream failed. Tried {tried}. Last error: {detail}"),
+        ),
     }
 }
 
@@ -175,7 +197,7 @@ impl RelayError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let m = self.map();
-        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param, m.code);
+        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param, m.code.as_deref());
         let mut response = (
             m.status,
             [(

@@ -26,6 +26,8 @@ pub struct UpstreamError {
     pub retry_after: Option<Duration>,
     /// Safe to show: never contains a key.
     pub message: String,
+    /// The upstream's error code, e.g. `context_length_exceeded`.
+    pub code: Option<String>,
 }
 
 impl UpstreamError {
@@ -36,7 +38,22 @@ impl UpstreamError {
             status: None,
             retry_after: None,
             message,
+            code: None,
         }
+    }
+
+    /// True when the upstream refused the request as too long for the model's
+    /// context window (a model with a larger window may serve it).
+    pub fn is_context_length(&self) -> bool {
+        self.status == Some(400)
+            && (self.code.as_deref() == Some("context_length_exceeded")
+                || self.message.contains("maximum context length")
+                || self.message.contains("prompt is too long"))
+    }
+
+    /// True when another model may succeed where this provider failed.
+    pub fn allows_fallback(&self) -> bool {
+        self.is_retryable() || self.is_context_length()
     }
 
     /// True when another key (or provider) may succeed where this one failed.

@@ -77,7 +77,9 @@ async fn read_error(
         Ok(Ok(collected)) => collected.to_bytes(),
         _ => Bytes::new(),
     };
-    let detail = ErrorEnvelope::parse(&body)
+    let envelope = ErrorEnvelope::parse(&body);
+    let code = envelope.as_ref().and_then(|e| e.error.code.clone());
+    let detail = envelope
         .map(|e| e.error.message)
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
     UpstreamError {
@@ -85,6 +87,7 @@ async fn read_error(
         status: Some(status),
         retry_after,
         message: format!("upstream answered HTTP {status}: {}", key.scrub(&detail)),
+        code,
     }
 }
 

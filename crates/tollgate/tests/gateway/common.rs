@@ -27,8 +27,11 @@ pub struct Setup {
     pub server: &'static str,
     /// Upstream keys of the provider: (id, secret).
     pub upstream_keys: Vec<(&'static str, &'static str)>,
-    /// Extra `[[models]]` TOML.
-    pub models: &'static str,
+    /// Extra TOML appended at the end (`[[providers]]`, `[[models]]`, `[tiers.x]`);
+    /// `{mock}` stands for the mock upstream's base URL.
+    pub extra: &'static str,
+    /// Extra environment the configuration sees (upstream key variables).
+    pub env: Vec<(&'static str, &'static str)>,
     pub mock: MockOptions,
 }
 
@@ -37,7 +40,8 @@ impl Default for Setup {
         Setup {
             server: "",
             upstream_keys: vec![("up-1", "sk-upstream-one")],
-            models: "",
+            extra: "",
+            env: Vec::new(),
             mock: MockOptions::default(),
         }
     }
@@ -52,7 +56,11 @@ impl TestGateway {
         let mock = MockServer::start_local(setup.mock).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
-        let mut env = Env::new();
+        let mut env: Env = setup
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut keys = Vec::new();
         for (i, (id, secret)) in setup.upstream_keys.iter().enumerate() {
             let var = format!("TEST_UPSTREAM_KEY_{i}");
@@ -85,12 +93,12 @@ upstream_model = "mock-gpt"
 name = "mock-embedding"
 provider = "local"
 capabilities = ["embeddings"]
-{models}
+{extra}
 "#,
             server = setup.server,
             base = mock.base_url(),
             keys = keys.join(", "),
-            models = setup.models,
+            extra = setup.extra.replace("{mock}", &mock.base_url()),
         );
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, text).unwrap();
@@ -159,6 +167,15 @@ pub use tollgate::store::UsageRowView;
 
 /// Inserts a client key through the gateway's store and reloads its index.
 pub async fn create_key(running: &RunningGateway, name: &str) -> (String, String) {
+    create_key_in_tier(running, name, "standard").await
+}
+
+/// Like [`create_key`], for a key of `tier`.
+pub async fn create_key_in_tier(
+    running: &RunningGateway,
+    name: &str,
+    tier: &str,
+) -> (String, String) {
     let secret = secret::generate("test");
     let id = secret::new_key_id();
     let store = &running.gateway.store;
@@ -168,7 +185,7 @@ pub async fn create_key(running: &RunningGateway, name: &str) -> (String, String
             name: name.to_owned(),
             owner: Some("owner-1".to_owned()),
             team: None,
-            tier: "standard".to_owned(),
+            tier: tier.to_owned(),
             env: "test".to_owned(),
             secret_hash: secret::hash_hex(&secret::hash(&secret)),
             masked: secret::mask(&secret),

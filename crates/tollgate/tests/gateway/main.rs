@@ -8,3 +8,4 @@ mod common;
 mod errors;
 mod lifecycle;
 mod relay;
+mod routing;
