@@ -7,20 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use wire::openai::{peek_request, read_usage, rewrite_request, BodyError, Usage};
+use wire::openai::{peek_request, rewrite_request, BodyError};
 
 use crate::app::Gateway;
 use crate::auth::ClientKey;
-use crate::providers::{Endpoint, UpstreamError, UpstreamErrorKind};
+use crate::providers::{
+    Call, Endpoint, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply,
+};
 use crate::routing::{Needs, Route, RouteError};
 use crate::store::now_ms;
 use crate::usage::meter::{CallMeter, MeteredBody};
 use crate::usage::UsageRow;
-
-/// The largest non-stream upstream answer relayed.
-const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
 /// A client call that passed authentication.
 pub struct RelayRequest {
@@ -33,7 +30,7 @@ pub struct RelayRequest {
     pub started: Instant,
 }
 
-/// The answer to relay to the client.
+/// The answer to relay to the client, in OpenAI's format.
 pub struct RelayResponse {
     pub status: u16,
     pub content_type: Option<http::HeaderValue>,
@@ -43,7 +40,7 @@ pub struct RelayResponse {
 /// A complete body or a live stream.
 pub enum RelayBody {
     Full(Bytes),
-    Stream(Box<MeteredBody<Incoming>>),
+    Stream(Box<MeteredBody<UpstreamBody>>),
 }
 
 /// One model tried for a call: which provider, with which upstream keys.
@@ -81,20 +78,32 @@ pub enum RelayError {
 pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, RelayError> {
     let mut meter = CallMeter::start(draft_row(&req), req.started, gw.usage.clone());
     match relay_metered(gw, &req, &mut meter).await {
-        Ok(Outcome::Stream(response, strip_usage_chunk)) => {
-            let (parts, body) = response.into_parts();
-            Ok(RelayResponse {
-                status: parts.status.as_u16(),
-                content_type: parts.headers.get(http::header::CONTENT_TYPE).cloned(),
-                body: RelayBody::Stream(Box::new(MeteredBody::new(body, meter, strip_usage_chunk))),
-            })
-        }
-        Ok(Outcome::Full(status, content_type, bytes, usage)) => {
+        Ok((
+            UpstreamReply::Stream {
+                status,
+                content_type,
+                body,
+            },
+            strip_usage_chunk,
+        )) => Ok(RelayResponse {
+            status,
+            content_type,
+            body: RelayBody::Stream(Box::new(MeteredBody::new(body, meter, strip_usage_chunk))),
+        }),
+        Ok((
+            UpstreamReply::Full {
+                status,
+                content_type,
+                body,
+                usage,
+            },
+            _,
+        )) => {
             meter.finish(status, None, usage);
             Ok(RelayResponse {
                 status,
                 content_type,
-                body: RelayBody::Full(bytes),
+                body: RelayBody::Full(body),
             })
         }
         Err(error) => {
@@ -104,16 +113,12 @@ pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, Rel
     }
 }
 
-enum Outcome {
-    Stream(http::Response<Incoming>, bool),
-    Full(u16, Option<http::HeaderValue>, Bytes, Option<Usage>),
-}
-
+/// The successful reply, and whether its stream's usage chunk is the gateway's to remove.
 async fn relay_metered(
     gw: &Gateway,
     req: &RelayRequest,
     meter: &mut CallMeter,
-) -> Result<Outcome, RelayError> {
+) -> Result<(UpstreamReply, bool), RelayError> {
     let peek = peek_request(&req.body).map_err(RelayError::InvalidBody)?;
     let requested = peek
         .model
@@ -143,14 +148,21 @@ async fn relay_metered(
     let mut route = primary;
     let mut attempts: Vec<Attempt> = Vec::new();
     loop {
-        let body = upstream_body(&req.body, &route, requested, ask_usage)?;
-        let (error, keys) = match try_route(gw, req, &route, body, stream, meter).await {
-            Ok(outcome) => return Ok(outcome.with_stripping(ask_usage)),
+        let call = Call {
+            endpoint: req.endpoint,
+            body: upstream_body(&req.body, &route, requested, ask_usage)?,
+            stream,
+            model: &route.model,
+            upstream_model: &route.upstream_model,
+        };
+        let (error, keys) = match try_route(gw, req, &route, &call, meter).await {
+            Ok(reply) => return Ok((reply, ask_usage)),
             Err(failed) => failed,
         };
+        let provider = gw.upstreams[route.provider].name.clone();
         attempts.push(Attempt {
             model: route.model.clone(),
-            provider: gw.upstreams[route.provider].name.clone(),
+            provider,
             keys,
         });
         let next = error.allows_fallback().then(|| {
@@ -175,10 +187,9 @@ async fn try_route(
     gw: &Gateway,
     req: &RelayRequest,
     route: &Route,
-    body: Bytes,
-    stream: bool,
+    call: &Call<'_>,
     meter: &mut CallMeter,
-) -> Result<Outcome, (UpstreamError, Vec<Arc<str>>)> {
+) -> Result<UpstreamReply, (UpstreamError, Vec<Arc<str>>)> {
     let upstream = &gw.upstreams[route.provider];
     meter.set_prices(route.prices);
     let row = meter.row_mut();
@@ -194,18 +205,10 @@ async fn try_route(
         };
         meter.row_mut().upstream_key_id = Some(key.id.clone());
         tried.push(key.id.clone());
-        let result = match upstream
-            .send(&key, req.endpoint, body.clone(), first_byte_timeout)
-            .await
-        {
-            Ok(response) if stream => Ok(Outcome::Stream(response, false)),
-            Ok(response) => read_full(response, first_byte_timeout).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(outcome) => {
+        match upstream.call(&key, call, first_byte_timeout).await {
+            Ok(reply) => {
                 meter.first_byte();
-                return Ok(outcome);
+                return Ok(reply);
             }
             Err(error)
                 if error.is_retryable()
@@ -218,15 +221,6 @@ async fn try_route(
                 tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream call failed");
                 return Err((error, tried));
             }
-        }
-    }
-}
-
-impl Outcome {
-    fn with_stripping(self, strip_usage_chunk: bool) -> Self {
-        match self {
-            Outcome::Stream(response, _) => Outcome::Stream(response, strip_usage_chunk),
-            full => full,
         }
     }
 }
@@ -258,45 +252,14 @@ fn has_larger_window(candidate: &Route, failed: &Route) -> bool {
     }
 }
 
-/// Reads a non-stream answer whole (bounded in size and time) and checks it is JSON.
-async fn read_full(
-    response: http::Response<Incoming>,
-    timeout: std::time::Duration,
-) -> Result<Outcome, UpstreamError> {
-    let (parts, body) = response.into_parts();
-    let bytes = match tokio::time::timeout(timeout, Limited::new(body, MAX_UPSTREAM_BODY).collect())
-        .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) => return Err(bad_response(format!("the upstream answer broke off: {e}"))),
-        Err(_) => {
-            let waited = timeout.as_millis();
-            let message = format!("the upstream answer did not complete within {waited} ms");
-            return Err(UpstreamError::new(UpstreamErrorKind::Timeout, message));
-        }
-    };
-    let usage = read_usage(&bytes).map_err(|_| {
-        bad_response("the upstream answered 200 with a body that is not a JSON object".to_owned())
-    })?;
-    Ok(Outcome::Full(
-        parts.status.as_u16(),
-        parts.headers.get(http::header::CONTENT_TYPE).cloned(),
-        bytes,
-        usage,
-    ))
-}
-
-fn bad_response(message: String) -> UpstreamError {
-    UpstreamError::new(UpstreamErrorKind::BadResponse, message)
-}
-
 fn no_usable_key() -> UpstreamError {
+    let error = UpstreamError::new(
+        UpstreamErrorKind::Status,
+        "no usable upstream key".to_owned(),
+    );
     UpstreamError {
         status: Some(503),
-        ..UpstreamError::new(
-            UpstreamErrorKind::Status,
-            "no usable upstream key".to_owned(),
-        )
+        ..error
     }
 }
 

@@ -4,14 +4,13 @@
 pub mod client;
 pub mod error;
 pub mod openai;
+mod reply;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::Incoming;
-
 pub use error::{UpstreamError, UpstreamErrorKind};
+pub use reply::{Call, UpstreamBody, UpstreamReply};
 
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::pool::{KeyPool, UpstreamKey};
@@ -127,19 +126,19 @@ impl Upstream {
         })
     }
 
-    /// Sends one request with `key`; answers with the upstream's successful response
-    /// head, or an [`UpstreamError`] that says whether another key may be tried.
-    pub async fn send(
+    /// Makes one call with `key`: the adapter speaks the provider's protocol and
+    /// answers in OpenAI's format, or with an [`UpstreamError`] that says whether
+    /// another key (or model) may be tried.
+    pub async fn call(
         &self,
         key: &UpstreamKey,
-        endpoint: Endpoint,
-        body: Bytes,
+        call: &Call<'_>,
         first_byte_timeout: Duration,
-    ) -> Result<http::Response<Incoming>, UpstreamError> {
+    ) -> Result<UpstreamReply, UpstreamError> {
         match self.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
-                let uri = self.uris.get(endpoint);
-                openai::send(&self.client, uri, key, body, first_byte_timeout).await
+                let uri = self.uris.get(call.endpoint);
+                openai::call(&self.client, uri, key, call, first_byte_timeout).await
             }
         }
     }

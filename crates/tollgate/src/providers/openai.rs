@@ -7,17 +7,74 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use wire::openai::ErrorEnvelope;
+use wire::openai::{read_usage, ErrorEnvelope};
 
 use super::client::HttpClient;
-use super::{UpstreamError, UpstreamErrorKind};
+use super::{Call, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply};
 use crate::pool::UpstreamKey;
 
 /// The largest upstream error body read.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// Sends `body` to `uri` with `key`.
-pub async fn send(
+/// The largest non-stream upstream answer read.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// Calls an OpenAI-compatible endpoint: the body goes as it is, and the answer comes
+/// back as it is (a non-stream answer is read whole and checked to be JSON).
+pub async fn call(
+    client: &HttpClient,
+    uri: &http::Uri,
+    key: &UpstreamKey,
+    call: &Call<'_>,
+    first_byte_timeout: Duration,
+) -> Result<UpstreamReply, UpstreamError> {
+    let response = send(client, uri, key, call.body.clone(), first_byte_timeout).await?;
+    let (parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    let content_type = parts.headers.get(CONTENT_TYPE).cloned();
+    if call.stream {
+        return Ok(UpstreamReply::Stream {
+            status,
+            content_type,
+            body: UpstreamBody::Plain(body),
+        });
+    }
+    let body = read_whole(body, first_byte_timeout).await?;
+    let usage = read_usage(&body).map_err(|_| {
+        UpstreamError::new(
+            UpstreamErrorKind::BadResponse,
+            "the upstream answered 200 with a body that is not a JSON object".to_owned(),
+        )
+    })?;
+    Ok(UpstreamReply::Full {
+        status,
+        content_type,
+        body,
+        usage,
+    })
+}
+
+/// Reads a whole answer body, bounded in size and time.
+pub async fn read_whole(body: Incoming, timeout: Duration) -> Result<Bytes, UpstreamError> {
+    match tokio::time::timeout(timeout, Limited::new(body, MAX_UPSTREAM_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(UpstreamError::new(
+            UpstreamErrorKind::BadResponse,
+            format!("the upstream answer broke off: {e}"),
+        )),
+        Err(_) => {
+            let waited = timeout.as_millis();
+            Err(UpstreamError::new(
+                UpstreamErrorKind::Timeout,
+                format!("the upstream answer did not complete within {waited} ms"),
+            ))
+        }
+    }
+}
+
+/// Sends `body` to `uri` with `key`; answers with the response head when its status
+/// is a success.
+async fn send(
     client: &HttpClient,
     uri: &http::Uri,
     key: &UpstreamKey,
