@@ -92,7 +92,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
                 mocks.push(server);
                 base_url
             }
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => provider.base_url.clone(),
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Anthropic => {
+                provider.base_url.clone()
+            }
         };
         let upstream =
             Upstream::new(provider, base_url, timeouts).map_err(|e| StartError::BaseUrl {

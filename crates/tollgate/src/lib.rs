@@ -10,5 +10,6 @@ pub mod pool;
 pub mod providers;
 pub mod relay;
 pub mod routing;
+pub mod sse_body;
 pub mod store;
 pub mod usage;

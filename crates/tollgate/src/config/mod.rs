@@ -62,6 +62,8 @@ pub enum ProviderKind {
     OpenAi,
     /// vLLM, Ollama's /v1, LocalAI, any server speaking OpenAI's API.
     OpenAiCompatible,
+    /// Anthropic's Messages API (requests and answers are translated).
+    Anthropic,
     /// The built-in mock upstream, started in-process.
     Mock,
 }
@@ -72,6 +74,7 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAi => "openai",
             ProviderKind::OpenAiCompatible => "openai_compatible",
+            ProviderKind::Anthropic => "anthropic",
             ProviderKind::Mock => "mock",
         }
     }

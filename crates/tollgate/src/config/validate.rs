@@ -15,6 +15,8 @@ use super::{
 };
 
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// Anthropic's base URL; the adapter appends `/v1/messages`.
+const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 
 /// Parses and validates configuration text (empty text means all defaults).
 pub fn from_text(text: &str, origin: &str, env: &Env) -> Result<Config, Problems> {
@@ -186,9 +188,12 @@ impl Validator<'_> {
             }
         }
         for p in &providers {
-            if p.kind == ProviderKind::OpenAi && p.keys.is_empty() {
+            let needs_keys = matches!(p.kind, ProviderKind::OpenAi | ProviderKind::Anthropic);
+            if needs_keys && p.keys.is_empty() {
                 let path = format!("providers[name={}].keys", p.name);
-                self.problem(&path, "an `openai` provider needs at least one key", "add keys = [{ id = \"oa-1\", key_env = \"OPENAI_API_KEY_1\" }] or export OPENAI_API_KEY");
+                let kind = p.kind.as_str();
+                let var = kind.to_ascii_uppercase();
+                self.problem(&path, format!("an `{kind}` provider needs at least one key"), format!("add keys = [{{ id = \"{kind}-1\", key_env = \"{var}_API_KEY_1\" }}] or export {var}_API_KEY"));
             }
         }
         let models = self.models(&models, &providers);
@@ -382,19 +387,12 @@ impl Validator<'_> {
             "openai" => ProviderKind::OpenAi,
             "openai_compatible" => ProviderKind::OpenAiCompatible,
             "mock" => ProviderKind::Mock,
-            "anthropic" => {
-                self.problem(
-                    &format!("{path}.kind"),
-                    "the anthropic adapter is not in this version of tollgate yet",
-                    "use an openai or openai_compatible provider for now",
-                );
-                ProviderKind::OpenAiCompatible
-            }
+            "anthropic" => ProviderKind::Anthropic,
             other => {
                 self.problem(
                     &format!("{path}.kind"),
                     format!("unknown provider kind {other:?}"),
-                    "use openai, openai_compatible or mock",
+                    "use openai, anthropic, openai_compatible or mock",
                 );
                 ProviderKind::OpenAiCompatible
             }
@@ -403,6 +401,7 @@ impl Validator<'_> {
             (ProviderKind::Mock, _) => String::new(),
             (_, Some(url)) => self.base_url(&format!("{path}.base_url"), url),
             (ProviderKind::OpenAi, None) => OPENAI_BASE_URL.to_owned(),
+            (ProviderKind::Anthropic, None) => ANTHROPIC_BASE_URL.to_owned(),
             (_, None) => {
                 self.problem(&format!("{path}.base_url"), "an openai_compatible provider needs a base_url", "set base_url, e.g. \"http://127.0.0.1:8000/v1\" for vLLM or \"http://127.0.0.1:11434/v1\" for Ollama");
                 String::new()
@@ -513,42 +512,50 @@ impl Validator<'_> {
         }
     }
 
-    /// Fills or creates the `openai` provider from `OPENAI_API_KEY*` variables.
+    /// Fills or creates the `openai` and `anthropic` providers from the
+    /// `OPENAI_API_KEY*` and `ANTHROPIC_API_KEY*` variables.
     fn env_providers(&mut self, providers: &mut Vec<ProviderConfig>, strategy: Strategy) {
-        let env_keys = keys_from_env("OPENAI", self.env, &mut self.problems);
-        if !keys_from_env("ANTHROPIC", self.env, &mut Vec::new()).is_empty() {
-            self.warnings.push("ANTHROPIC_API_KEY is set, but this version of tollgate has no Anthropic adapter yet; ignored".to_owned());
-        }
-        if env_keys.is_empty() {
-            return;
-        }
-        let keys: Vec<UpstreamKeyConfig> = env_keys
-            .into_iter()
-            .filter_map(|k| {
-                let secret = self.env.get(&k.key_env)?.trim().to_owned();
-                Some(UpstreamKeyConfig {
-                    id: k.id,
-                    secret: Secret::new(secret),
-                    rpm: k.rpm.map(|n| n as u32),
-                    tpm: k.tpm.map(|n| n as u32),
-                    daily_budget: k.daily_budget,
-                    region: None,
-                    weight: 1,
-                    tier: None,
+        let families = [
+            ("OPENAI", "openai", ProviderKind::OpenAi, OPENAI_BASE_URL),
+            (
+                "ANTHROPIC",
+                "anthropic",
+                ProviderKind::Anthropic,
+                ANTHROPIC_BASE_URL,
+            ),
+        ];
+        for (prefix, name, kind, base_url) in families {
+            let keys: Vec<UpstreamKeyConfig> = keys_from_env(prefix, self.env, &mut self.problems)
+                .into_iter()
+                .filter_map(|k| {
+                    let secret = self.env.get(&k.key_env)?.trim().to_owned();
+                    Some(UpstreamKeyConfig {
+                        id: k.id,
+                        secret: Secret::new(secret),
+                        rpm: k.rpm.map(|n| n as u32),
+                        tpm: k.tpm.map(|n| n as u32),
+                        daily_budget: k.daily_budget,
+                        region: None,
+                        weight: 1,
+                        tier: None,
+                    })
                 })
-            })
-            .collect();
-        match providers.iter_mut().find(|p| p.name == "openai") {
-            Some(p) if p.keys.is_empty() => p.keys = keys,
-            Some(_) => {}
-            None => providers.push(ProviderConfig {
-                name: "openai".to_owned(),
-                kind: ProviderKind::OpenAi,
-                base_url: OPENAI_BASE_URL.to_owned(),
-                strategy,
-                keys,
-                mock: MockSettings::default(),
-            }),
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            match providers.iter_mut().find(|p| p.name == name) {
+                Some(p) if p.keys.is_empty() => p.keys = keys,
+                Some(_) => {}
+                None => providers.push(ProviderConfig {
+                    name: name.to_owned(),
+                    kind,
+                    base_url: base_url.to_owned(),
+                    strategy,
+                    keys,
+                    mock: MockSettings::default(),
+                }),
+            }
         }
     }
 
@@ -609,7 +616,14 @@ impl Validator<'_> {
                 };
                 let input_per_1m = price("input_per_1m", m.input_per_1m);
                 let output_per_1m = price("output_per_1m", m.output_per_1m);
+                let kind = providers
+                    .iter()
+                    .find(|p| p.name == m.provider)
+                    .map(|p| p.kind);
                 let capabilities = match &m.capabilities {
+                    None if kind == Some(ProviderKind::Anthropic) => {
+                        vec![Capability::Chat, Capability::Tools, Capability::Vision]
+                    }
                     None => vec![Capability::Chat, Capability::Completions, Capability::Tools],
                     Some(list) => list
                         .iter()
@@ -630,6 +644,17 @@ impl Validator<'_> {
                         })
                         .collect(),
                 };
+                if kind == Some(ProviderKind::Anthropic) {
+                    for c in [Capability::Completions, Capability::Embeddings] {
+                        if capabilities.contains(&c) {
+                            self.problem(
+                                &format!("{path}.capabilities"),
+                                format!("an anthropic model cannot serve `{}`", c.as_str()),
+                                "Anthropic serves chat (with tools and vision); remove it",
+                            );
+                        }
+                    }
+                }
                 let context_window = m.context_window.map(|n| {
                     self.positive(&format!("{path}.context_window"), Some(n), 8192) as u32
                 });

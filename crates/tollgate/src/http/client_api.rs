@@ -34,21 +34,63 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
 }
 
 async fn relay_call(state: AppState, endpoint: Endpoint, request: Request) -> Response {
+    let relay_request = match read_call(&state, endpoint, request).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match relay::relay(&state, relay_request).await {
+        Ok(relayed) => {
+            let status = StatusCode::from_u16(relayed.status).unwrap_or(StatusCode::OK);
+            let content_type = relayed
+                .content_type
+                .unwrap_or(HeaderValue::from_static("application/json"));
+            let mut response = match relayed.body {
+                RelayBody::Full(bytes) => Response::new(Body::from(bytes)),
+                RelayBody::Stream(stream) => event_stream(Body::new(*stream)),
+            };
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, content_type);
+            response
+        }
+        Err(e) => ApiError::Relay(e).into_response(),
+    }
+}
+
+/// A streaming response: the body goes out frame by frame, never cached.
+pub(super) fn event_stream(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+/// Reads an authenticated client call: its caller, id, size-limited body and origin.
+pub(super) async fn read_call(
+    state: &AppState,
+    endpoint: Endpoint,
+    request: Request,
+) -> Result<RelayRequest, ApiError> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let Some(Caller(caller)) = parts.extensions.get::<Caller>().cloned() else {
-        return ApiError::Auth(crate::auth::AuthError::MissingKey).into_response();
+        return Err(ApiError::Auth(crate::auth::AuthError::MissingKey));
     };
     let request_id = parts
         .extensions
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_else(|| "req_unknown".into());
-    let body = match read_body(&parts.headers, body, state.config.server.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let relay_request = RelayRequest {
+    let body = read_body(&parts.headers, body, state.config.server.max_body_bytes).await?;
+    Ok(RelayRequest {
         endpoint,
         body,
         caller,
@@ -59,33 +101,7 @@ async fn relay_call(state: AppState, endpoint: Endpoint, request: Request) -> Re
             .map(|c| c.0.ip()),
         user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
         started,
-    };
-    match relay::relay(&state, relay_request).await {
-        Ok(relayed) => {
-            let status = StatusCode::from_u16(relayed.status).unwrap_or(StatusCode::OK);
-            let mut response = match relayed.body {
-                RelayBody::Full(bytes) => Response::new(Body::from(bytes)),
-                RelayBody::Stream(stream) => {
-                    let stream = *stream;
-                    let mut r = Response::new(Body::new(stream));
-                    r.headers_mut().insert(
-                        http::header::CACHE_CONTROL,
-                        HeaderValue::from_static("no-cache"),
-                    );
-                    r
-                }
-            };
-            *response.status_mut() = status;
-            let content_type = relayed
-                .content_type
-                .unwrap_or(HeaderValue::from_static("application/json"));
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, content_type);
-            response
-        }
-        Err(e) => ApiError::Relay(e).into_response(),
-    }
+    })
 }
 
 /// Reads the whole request body, refusing more than `limit` bytes.

@@ -25,6 +25,12 @@ pub enum ApiError {
     Relay(#[from] RelayError),
     #[error("unknown path {0}")]
     UnknownPath(String),
+    /// A `/v1/messages` request that cannot be read as an Anthropic request.
+    #[error("{}", .0.message)]
+    AnthropicRequest(wire::anthropic::TranslateError),
+    /// An answer that cannot be turned into an Anthropic answer.
+    #[error("{}", .0.message)]
+    AnthropicAnswer(wire::anthropic::TranslateError),
 }
 
 struct Mapped {
@@ -60,6 +66,11 @@ impl ApiError {
             ApiError::BodyTooLarge { limit } => mapped(413, "invalid_request_error", Some("request_too_large"), None, format!("The request body is larger than the limit of {limit} bytes. Send a smaller request.")),
             ApiError::BodyUnreadable(why) => mapped(400, "invalid_request_error", None, None, format!("The request body could not be read: {why}")),
             ApiError::Relay(e) => relay(e),
+            ApiError::AnthropicRequest(e) => Mapped {
+                param: None,
+                ..mapped(400, "invalid_request_error", None, None, format!("{}{}", e.param.as_deref().map(|p| format!("{p}: ")).unwrap_or_default(), e.message))
+            },
+            ApiError::AnthropicAnswer(e) => mapped(502, "api_error", Some("upstream_failed"), None, format!("The upstream answer could not be translated to Anthropic's format: {}", e.message)),
             ApiError::UnknownPath(path) => mapped(404, "invalid_request_error", Some("unknown_url"), None, format!("Unknown request URL: {path}. See the README for the routes Tollgate serves.")),
         }
     }
@@ -191,6 +202,30 @@ impl RelayError {
     /// The HTTP status this error is answered with (for the usage row).
     pub fn http_status(&self) -> u16 {
         relay(self).status.as_u16()
+    }
+}
+
+impl ApiError {
+    /// The same answer in Anthropic's error shape, for `/v1/messages`.
+    pub fn into_anthropic_response(self) -> Response {
+        let m = self.map();
+        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param, m.code.as_deref());
+        let body = wire::anthropic::openai_error_to_messages(m.status.as_u16(), &envelope);
+        let mut response = (
+            m.status,
+            [(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+        if let Some(s) = m.retry_after_s {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
     }
 }
 

@@ -46,20 +46,31 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
 }
 
 /// Admits only requests that present an active client key.
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let caller = match auth::presented_key(request.headers()) {
-        None => Err(AuthError::MissingKey),
-        Some(secret) => state.keys.authenticate(secret, now_ms()),
-    };
-    match caller {
-        Ok(key) => {
-            request.extensions_mut().insert(Caller(key));
-            next.run(request).await
-        }
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match admit_caller(&state, request) {
+        Ok(request) => next.run(request).await,
         Err(e) => ApiError::Auth(e).into_response(),
     }
+}
+
+/// [`authenticate`] for Anthropic's dialect: refusals in Anthropic's error shape.
+pub async fn authenticate_anthropic(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admit_caller(&state, request) {
+        Ok(request) => next.run(request).await,
+        Err(e) => ApiError::Auth(e).into_anthropic_response(),
+    }
+}
+
+/// Checks the presented key and attaches the caller to the request.
+fn admit_caller(state: &AppState, mut request: Request) -> Result<Request, AuthError> {
+    let key = match auth::presented_key(request.headers()) {
+        None => Err(AuthError::MissingKey),
+        Some(secret) => state.keys.authenticate(secret, now_ms()),
+    }?;
+    request.extensions_mut().insert(Caller(key));
+    Ok(request)
 }

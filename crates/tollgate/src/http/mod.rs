@@ -2,6 +2,7 @@
 //!
 //! Layer order, outermost first: request id → (on `/v1`) authentication → handler.
 
+pub mod anthropic_api;
 pub mod client_api;
 pub mod error;
 pub mod layers;
@@ -24,8 +25,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(client_api::embeddings))
         .route("/v1/models", get(client_api::models))
         .route_layer(from_fn_with_state(state.clone(), layers::authenticate));
+    let anthropic_api = Router::new()
+        .route("/v1/messages", post(anthropic_api::messages))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            layers::authenticate_anthropic,
+        ));
     Router::new()
         .merge(client_api)
+        .merge(anthropic_api)
         .route("/health", get(health))
         .fallback(unknown_path)
         .layer(from_fn(layers::request_id))

@@ -16,11 +16,17 @@ pub struct UpstreamKey {
     pub id: Arc<str>,
     secret: Option<Secret>,
     authorization: Option<HeaderValue>,
+    api_key: Option<HeaderValue>,
 }
 
 impl UpstreamKey {
     /// A key; `secret` is `None` for keyless servers.
     pub fn new(id: &str, secret: Option<Secret>) -> Self {
+        let api_key = secret.as_ref().and_then(|s| {
+            let mut v = HeaderValue::from_str(s.expose()).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
         let authorization = secret.as_ref().and_then(|s| {
             let mut v = HeaderValue::from_str(&format!("Bearer {}", s.expose())).ok()?;
             v.set_sensitive(true);
@@ -30,12 +36,18 @@ impl UpstreamKey {
             id: id.into(),
             secret,
             authorization,
+            api_key,
         }
     }
 
     /// The `Authorization` header value, if the key has a secret.
     pub fn authorization(&self) -> Option<&HeaderValue> {
         self.authorization.as_ref()
+    }
+
+    /// The bare secret as a header value (`x-api-key`), if the key has one.
+    pub fn api_key(&self) -> Option<&HeaderValue> {
+        self.api_key.as_ref()
     }
 
     /// Replaces the secret wherever it appears in `text` (e.g. an upstream error).

@@ -1,10 +1,12 @@
 //! Upstream providers: one pooled HTTP client per provider, the adapters that speak
 //! each provider's protocol, and the one error type every adapter returns.
 
+pub mod anthropic;
 pub mod client;
 pub mod error;
 pub mod openai;
 mod reply;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,37 +55,38 @@ pub struct Upstream {
     pub name: Arc<str>,
     pub kind: ProviderKind,
     pub base_url: String,
-    /// The endpoints' full URIs, parsed once.
-    uris: EndpointUris,
+    adapter: Adapter,
     pub pool: KeyPool,
     client: client::HttpClient,
 }
 
-/// An upstream's endpoint URIs: base URL + each endpoint's path.
-struct EndpointUris {
-    chat_completions: http::Uri,
-    completions: http::Uri,
-    embeddings: http::Uri,
+/// The protocol a provider speaks, with its endpoint URIs parsed once.
+enum Adapter {
+    /// OpenAI's API: one URI per endpoint.
+    OpenAi {
+        chat_completions: http::Uri,
+        completions: http::Uri,
+        embeddings: http::Uri,
+    },
+    /// Anthropic's Messages API: one URI.
+    Anthropic { messages: http::Uri },
 }
 
-impl EndpointUris {
-    fn new(base_url: &str) -> Result<Self, http::uri::InvalidUri> {
-        let uri = |endpoint: Endpoint| {
-            format!("{base_url}{}", endpoint.upstream_suffix()).parse::<http::Uri>()
-        };
-        Ok(EndpointUris {
-            chat_completions: uri(Endpoint::ChatCompletions)?,
-            completions: uri(Endpoint::Completions)?,
-            embeddings: uri(Endpoint::Embeddings)?,
+impl Adapter {
+    fn new(kind: ProviderKind, base_url: &str) -> Result<Self, http::uri::InvalidUri> {
+        let uri = |path: &str| format!("{base_url}{path}").parse::<http::Uri>();
+        Ok(match kind {
+            ProviderKind::Anthropic => Adapter::Anthropic {
+                messages: uri("/v1/messages")?,
+            },
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
+                Adapter::OpenAi {
+                    chat_completions: uri(Endpoint::ChatCompletions.upstream_suffix())?,
+                    completions: uri(Endpoint::Completions.upstream_suffix())?,
+                    embeddings: uri(Endpoint::Embeddings.upstream_suffix())?,
+                }
+            }
         })
-    }
-
-    fn get(&self, endpoint: Endpoint) -> &http::Uri {
-        match endpoint {
-            Endpoint::ChatCompletions => &self.chat_completions,
-            Endpoint::Completions => &self.completions,
-            Endpoint::Embeddings => &self.embeddings,
-        }
     }
 }
 
@@ -102,7 +105,7 @@ impl Upstream {
         base_url: String,
         timeouts: Timeouts,
     ) -> Result<Upstream, http::uri::InvalidUri> {
-        let uris = EndpointUris::new(&base_url)?;
+        let adapter = Adapter::new(config.kind, &base_url)?;
         let mut keys: Vec<UpstreamKey> = config
             .keys
             .iter()
@@ -120,7 +123,7 @@ impl Upstream {
             name: config.name.as_str().into(),
             kind: config.kind,
             base_url,
-            uris,
+            adapter,
             pool: KeyPool::new(keys),
             client: client::build(timeouts.connect),
         })
@@ -135,10 +138,21 @@ impl Upstream {
         call: &Call<'_>,
         first_byte_timeout: Duration,
     ) -> Result<UpstreamReply, UpstreamError> {
-        match self.kind {
-            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
-                let uri = self.uris.get(call.endpoint);
+        match &self.adapter {
+            Adapter::OpenAi {
+                chat_completions,
+                completions,
+                embeddings,
+            } => {
+                let uri = match call.endpoint {
+                    Endpoint::ChatCompletions => chat_completions,
+                    Endpoint::Completions => completions,
+                    Endpoint::Embeddings => embeddings,
+                };
                 openai::call(&self.client, uri, key, call, first_byte_timeout).await
+            }
+            Adapter::Anthropic { messages } => {
+                anthropic::call(&self.client, messages, key, call, first_byte_timeout).await
             }
         }
     }

@@ -9,7 +9,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use wire::openai::Usage;
 
+use super::anthropic::Egress;
 use super::Endpoint;
+use crate::sse_body::TranslatedSse;
 
 /// One upstream call: an OpenAI-format request body with the upstream model set.
 #[derive(Debug, Clone)]
@@ -44,6 +46,8 @@ pub enum UpstreamReply {
 pub enum UpstreamBody {
     /// Relayed as the upstream sends it.
     Plain(Incoming),
+    /// Anthropic events translated to OpenAI chunks as they arrive.
+    Anthropic(Box<TranslatedSse<Incoming, Egress>>),
 }
 
 impl Body for UpstreamBody {
@@ -56,18 +60,23 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             UpstreamBody::Plain(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::Anthropic(body) => {
+                Pin::new(body.as_mut()).poll_frame(cx).map_err(Into::into)
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             UpstreamBody::Plain(body) => body.is_end_stream(),
+            UpstreamBody::Anthropic(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             UpstreamBody::Plain(body) => body.size_hint(),
+            UpstreamBody::Anthropic(body) => body.size_hint(),
         }
     }
 }

@@ -170,6 +170,15 @@ impl<B> MeteredBody<B> {
     }
 }
 
+impl<B> Drop for MeteredBody<B> {
+    fn drop(&mut self) {
+        // The client went away mid-stream: keep what was metered so far.
+        if let Some(meter) = self.meter.take() {
+            meter.finish(CLIENT_CLOSED, Some("client_closed"), self.usage);
+        }
+    }
+}
+
 fn mentions_usage(payload: &[u8]) -> bool {
     payload.windows(7).any(|w| w == b"\"usage\"")
 }
@@ -225,7 +234,9 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // Only once the row is settled: hyper stops polling (and drops the body) as
+        // soon as this is true, and the end must reach `poll_frame` first.
+        self.meter.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -299,6 +310,32 @@ mod tests {
             "data: {\"choices\":[{\"delta\":{}}]}\n\ndata: [DONE]\n\n"
         );
         assert_eq!(rx.recv().await.expect("row").completion_tokens, 7);
+    }
+
+    /// Polls like hyper does: stops (and drops the body) once `is_end_stream` says so.
+    async fn drain_like_hyper<B: Body<Data = Bytes> + Unpin>(mut body: B) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !body.is_end_stream() {
+            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(frame)) => {
+                    out.extend_from_slice(frame.data_ref().map(|d| &d[..]).unwrap_or_default())
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_body_that_ends_with_its_last_frame_is_settled_not_dropped() {
+        let (sink, mut rx) = sink();
+        let meter = CallMeter::start(UsageRow::default(), Instant::now(), sink);
+        // `Full` reports end-of-stream as soon as its one frame is taken.
+        let inner = http_body_util::Full::new(Bytes::from_static(USAGE.as_bytes()));
+        let out = drain_like_hyper(MeteredBody::new(inner, meter, false)).await;
+        assert_eq!(out, USAGE.as_bytes());
+        let row = rx.recv().await.expect("row");
+        assert_eq!((row.status, row.completion_tokens), (200, 7));
     }
 
     #[tokio::test]

@@ -28,7 +28,7 @@ pub struct Setup {
     /// Upstream keys of the provider: (id, secret).
     pub upstream_keys: Vec<(&'static str, &'static str)>,
     /// Extra TOML appended at the end (`[[providers]]`, `[[models]]`, `[tiers.x]`);
-    /// `{mock}` stands for the mock upstream's base URL.
+    /// `{mock}` stands for the mock upstream's base URL, `{mock_root}` for its root.
     pub extra: &'static str,
     /// Extra environment the configuration sees (upstream key variables).
     pub env: Vec<(&'static str, &'static str)>,
@@ -98,7 +98,10 @@ capabilities = ["embeddings"]
             server = setup.server,
             base = mock.base_url(),
             keys = keys.join(", "),
-            extra = setup.extra.replace("{mock}", &mock.base_url()),
+            extra = setup
+                .extra
+                .replace("{mock}", &mock.base_url())
+                .replace("{mock_root}", &format!("http://{}", mock.addr())),
         );
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, text).unwrap();

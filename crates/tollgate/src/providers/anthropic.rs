@@ -1,0 +1,126 @@
+//! The Anthropic Messages adapter: OpenAI chat requests are translated to Messages
+//! requests, and answers, streams and errors back to OpenAI's format (the translation
+//! itself is `wire::anthropic`, pure functions).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::HeaderValue;
+use wire::anthropic::{
+    chat_request_to_messages, messages_error_to_openai, messages_response_to_chat,
+    MessagesToChatStream,
+};
+
+use super::client::HttpClient;
+use super::{
+    transport, Call, Endpoint, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply,
+};
+use crate::pool::UpstreamKey;
+use crate::sse_body::{SseTranslator, TranslatedSse};
+
+/// The Messages API version Tollgate speaks.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// `max_tokens` when the client sets none (Anthropic requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Calls `uri` (the provider's `/v1/messages`) for an OpenAI chat call.
+pub async fn call(
+    client: &HttpClient,
+    uri: &http::Uri,
+    key: &UpstreamKey,
+    call: &Call<'_>,
+    first_byte_timeout: Duration,
+) -> Result<UpstreamReply, UpstreamError> {
+    if call.endpoint != Endpoint::ChatCompletions {
+        return Err(refused(format!(
+            "the Anthropic provider serves chat completions only, not {}",
+            call.endpoint.path()
+        )));
+    }
+    let body = chat_request_to_messages(&call.body, call.upstream_model, DEFAULT_MAX_TOKENS)
+        .map_err(|e| {
+            refused(format!(
+                "the request cannot be sent to Anthropic: {}",
+                e.message
+            ))
+        })?;
+    let mut request = http::Request::post(uri.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/json, text/event-stream")
+        .header(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+    if let Some(api_key) = key.api_key() {
+        request = request.header("x-api-key", api_key.clone());
+    }
+    let response = transport::send(client, request, Bytes::from(body), first_byte_timeout).await?;
+    if !response.status().is_success() {
+        return Err(transport::error_answer(
+            response,
+            key,
+            first_byte_timeout,
+            messages_error_to_openai,
+        )
+        .await);
+    }
+    let created = chrono::Utc::now().timestamp().max(0) as u64;
+    let json = HeaderValue::from_static("application/json");
+    let (parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    if call.stream {
+        // Always with the usage chunk: the meter reads it (and removes it when the
+        // client did not ask for it).
+        let translator = Egress(MessagesToChatStream::new(call.model, created, true));
+        let body = UpstreamBody::Anthropic(Box::new(TranslatedSse::new(body, translator)));
+        return Ok(UpstreamReply::Stream {
+            status,
+            content_type: Some(HeaderValue::from_static("text/event-stream")),
+            body,
+        });
+    }
+    let body = transport::read_whole(body, first_byte_timeout).await?;
+    let (body, usage) = messages_response_to_chat(&body, call.model, created).map_err(|e| {
+        UpstreamError::new(
+            UpstreamErrorKind::BadResponse,
+            format!("the Anthropic answer cannot be read: {}", e.message),
+        )
+    })?;
+    Ok(UpstreamReply::Full {
+        status,
+        content_type: Some(json),
+        body: Bytes::from(body),
+        usage: Some(usage),
+    })
+}
+
+/// A request the upstream cannot take as it is: a client error, not retried.
+fn refused(message: String) -> UpstreamError {
+    UpstreamError {
+        status: Some(400),
+        ..UpstreamError::new(UpstreamErrorKind::Status, message)
+    }
+}
+
+/// Anthropic events in, OpenAI chunks out.
+pub struct Egress(MessagesToChatStream);
+
+impl SseTranslator for Egress {
+    fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        match self.0.push(data, out) {
+            Ok(()) => !self.0.is_done(),
+            Err(e) => {
+                // OpenAI reports a failure inside a stream as an error event.
+                let envelope = wire::openai::ErrorEnvelope::new(
+                    format!("the upstream stream failed: {}", e.message),
+                    "server_error",
+                    None,
+                    None,
+                );
+                out.extend_from_slice(&wire::sse::data_event(&envelope.to_vec()));
+                false
+            }
+        }
+    }
+}
