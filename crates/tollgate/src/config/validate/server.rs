@@ -1,0 +1,97 @@
+//! `[server]` and `[storage]`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::Validator;
+use crate::config::raw::RawConfig;
+use crate::config::*;
+
+impl Validator<'_> {
+    pub(super) fn server(&mut self, raw: &RawConfig) -> ServerConfig {
+        let s = &raw.server;
+        let listen_text = s
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            self.problem(
+                "server.listen",
+                format!("{listen_text:?} is not an address"),
+                "use IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        ServerConfig {
+            listen,
+            max_body_bytes: self.positive(
+                "server.max_body_bytes",
+                s.max_body_bytes,
+                10 * 1024 * 1024,
+            ) as usize,
+            upstream_connect_timeout: Duration::from_millis(self.positive(
+                "server.upstream_connect_timeout_ms",
+                s.upstream_connect_timeout_ms,
+                5000,
+            )),
+            upstream_first_byte_timeout: Duration::from_millis(self.positive(
+                "server.upstream_first_byte_timeout_ms",
+                s.upstream_first_byte_timeout_ms,
+                60_000,
+            )),
+            max_retries: match s.max_retries {
+                None => 2,
+                Some(n) if (0..=10).contains(&n) => n as u32,
+                Some(n) => {
+                    self.problem(
+                        "server.max_retries",
+                        format!("{n} is out of range"),
+                        "use a number from 0 to 10",
+                    );
+                    2
+                }
+            },
+            shutdown_grace: Duration::from_secs(self.positive(
+                "server.shutdown_grace_s",
+                s.shutdown_grace_s,
+                30,
+            )),
+            trusted_proxies: s.trusted_proxies.clone().unwrap_or_default(),
+            metrics_token: s.metrics_token.clone().unwrap_or_default(),
+        }
+    }
+
+    pub(super) fn storage(&mut self, raw: &RawConfig) -> StorageConfig {
+        let s = &raw.storage;
+        let database_url = s
+            .database_url
+            .clone()
+            .unwrap_or_else(|| "sqlite://tollgate.db".to_owned());
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            self.problem(
+                "storage.database_url",
+                "PostgreSQL is not supported by this version of tollgate yet",
+                "use sqlite://PATH for now",
+            );
+        } else if !database_url.starts_with("sqlite:") {
+            self.problem(
+                "storage.database_url",
+                format!("{database_url:?} is not a database URL tollgate knows"),
+                "use sqlite://tollgate.db (relative) or sqlite:///absolute/path.db",
+            );
+        }
+        let redis_url = s.redis_url.clone().filter(|u| !u.is_empty());
+        if redis_url.is_some() {
+            self.warnings.push("storage.redis_url is set, but this version keeps limits in-process; Redis is not used yet".to_owned());
+        }
+        StorageConfig {
+            database_url,
+            redis_url,
+            log_retention_days: self.positive(
+                "storage.log_retention_days",
+                s.log_retention_days,
+                90,
+            ) as u32,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+use std::time::Duration;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Env {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn empty_config_serves_the_builtin_mock() {
+    let c = from_text("", "(defaults)", &env(&[])).expect("valid");
+    assert!(c.builtin_mock);
+    assert_eq!(c.providers[0].kind, ProviderKind::Mock);
+    let names: Vec<_> = c.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["mock-gpt", "mock-embedding"]);
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.storage.database_url, "sqlite://tollgate.db");
+}
+
+#[test]
+fn openai_env_key_creates_the_openai_provider() {
+    let c = from_text("", "(defaults)", &env(&[("OPENAI_API_KEY", "sk-abc")])).expect("valid");
+    assert!(!c.builtin_mock);
+    assert_eq!(c.providers.len(), 1);
+    assert_eq!(c.providers[0].base_url, OPENAI_BASE_URL);
+    assert_eq!(c.providers[0].keys[0].secret.expose(), "sk-abc");
+    assert!(!format!("{:?}", c.providers[0]).contains("sk-abc"));
+}
+
+#[test]
+fn every_problem_is_reported_with_location_and_fix() {
+    let text = r#"
+[server]
+listen = "nowhere"
+max_retries = 99
+[[providers]]
+name = "local"
+kind = "openai_compatible"
+base_url = "not a url"
+keys = [ { id = "a", key_env = "MISSING_VAR" } ]
+[[models]]
+name = "m"
+provider = "nope"
+capabilities = ["chat", "telepathy"]
+"#;
+    let problems = from_text(text, "t.toml", &env(&[])).expect_err("invalid").0;
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    for expected in [
+        "t.toml: server.listen",
+        "t.toml: server.max_retries",
+        "t.toml: providers[0].base_url",
+        "t.toml: providers[0].keys[0].key_env",
+        "t.toml: models[0].provider",
+        "t.toml: models[0].capabilities",
+    ] {
+        assert!(
+            locations.contains(&expected),
+            "missing {expected} in {locations:?}"
+        );
+    }
+    assert!(problems.iter().all(|p| !p.fix.is_empty()));
+}
+
+#[test]
+fn syntax_and_unknown_fields_point_at_the_line() {
+    let problems = from_text("[server]\nlistn = \"x\"\n", "t.toml", &env(&[]))
+        .expect_err("invalid")
+        .0;
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].location.starts_with("t.toml:2:"),
+        "{:?}",
+        problems[0]
+    );
+    assert!(problems[0].message.contains("listn"), "{:?}", problems[0]);
+}
+
+#[test]
+fn mock_settings_only_on_mock_providers() {
+    let text = "[[providers]]\nname = \"m\"\nkind = \"mock\"\nmock = { first_byte_delay_ms = 250, chunk_delay_ms = 5 }\n";
+    let c = from_text(text, "t.toml", &env(&[])).expect("valid");
+    assert_eq!(
+        c.providers[0].mock.first_byte_delay,
+        Duration::from_millis(250)
+    );
+    let bad = "[[providers]]\nname = \"o\"\nkind = \"openai_compatible\"\nbase_url = \"http://x/v1\"\nmock = { chunk_delay_ms = 5 }\n";
+    let problems = from_text(bad, "t.toml", &env(&[])).expect_err("invalid").0;
+    assert_eq!(problems[0].location, "t.toml: providers[0].mock");
+}
+
+#[test]
+fn storage_alone_needs_no_provider_secrets() {
+    let text = "[storage]\ndatabase_url = \"sqlite:///tmp/x.db\"\n[[providers]]\nname = \"o\"\nkind = \"openai\"\nkeys = [ { id = \"a\", key_env = \"UNSET_VAR\" } ]\n";
+    assert!(from_text(text, "t.toml", &env(&[])).is_err());
+    let storage = storage_from_text(text, "t.toml", &env(&[])).expect("storage is valid");
+    assert_eq!(storage.database_url, "sqlite:///tmp/x.db");
+}
+
+#[test]
+fn tiers_name_models_that_exist() {
+    let text =
+        "[tiers.free]\nrpm = 10\nmodels = [\"mock-gpt\"]\nroute = { \"gpt-4o\" = \"mock-gpt\" }\n";
+    let c = from_text(text, "t.toml", &env(&[])).expect("valid");
+    assert_eq!(c.tiers["free"].route["gpt-4o"], "mock-gpt");
+    assert!(c.warnings.iter().any(|w| w.contains("tiers.free")));
+    let bad = "[tiers.free]\nmodels = [\"ghost\"]\n";
+    let problems = from_text(bad, "t.toml", &env(&[])).expect_err("invalid").0;
+    assert_eq!(problems[0].location, "t.toml: tiers.free");
+}
+
+#[test]
+fn env_override_reaches_the_config() {
+    let c = from_text(
+        "",
+        "x",
+        &env(&[("TOLLGATE_SERVER__LISTEN", "127.0.0.1:9999")]),
+    )
+    .expect("valid");
+    assert_eq!(c.server.listen.port(), 9999);
+}
