@@ -22,6 +22,8 @@ use crate::usage::UsageRow;
 /// A client call that passed authentication.
 pub struct RelayRequest {
     pub endpoint: Endpoint,
+    /// The route the client called, as logged (`/v1/messages` relays as chat).
+    pub client_path: &'static str,
     pub body: Bytes,
     pub caller: Arc<ClientKey>,
     pub request_id: Arc<str>,
@@ -269,7 +271,7 @@ fn draft_row(req: &RelayRequest) -> UsageRow {
         created_at_ms: now_ms(),
         key_id: Some(req.caller.id.clone()),
         owner: req.caller.owner.clone(),
-        endpoint: req.endpoint.path(),
+        endpoint: req.client_path,
         client_ip: req.client_ip,
         user_agent: req.user_agent.clone(),
         ..UsageRow::default()

@@ -27,6 +27,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         Err(e) => return ApiError::AnthropicRequest(e).into_anthropic_response(),
     };
     call.body = Bytes::from(chat_body);
+    call.client_path = "/v1/messages";
     let relayed = match relay::relay(&state, call).await {
         Ok(relayed) => relayed,
         Err(e) => return ApiError::Relay(e).into_anthropic_response(),

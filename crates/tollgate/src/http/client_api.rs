@@ -92,6 +92,7 @@ pub(super) async fn read_call(
     let body = read_body(&parts.headers, body, state.config.server.max_body_bytes).await?;
     Ok(RelayRequest {
         endpoint,
+        client_path: endpoint.path(),
         body,
         caller,
         request_id,

@@ -229,6 +229,8 @@ async fn anthropic_clients_reach_an_openai_model() {
     assert!(body["usage"]["input_tokens"].as_u64().unwrap() > 0);
     let seen = gw.mock.last_request("/v1/chat/completions").unwrap();
     assert_eq!(seen.body["messages"][0]["role"], "system");
+    let rows = gw.wait_for_rows(1).await;
+    assert_eq!(rows[0].endpoint, "/v1/messages");
 
     // Streaming: Anthropic's event sequence.
     let response = messages(
