@@ -1,18 +1,22 @@
-"""Session fixtures: a real `tollgate serve` on a free port in a temp dir, a client key made
-through the real CLI, the real `openai` SDK and raw httpx clients pointed at it."""
+"""Session fixtures: a real `mock-upstream` (the Anthropic provider's upstream) and a real
+`tollgate serve` on free ports, the gateway configured by a file in its temp dir; a client
+key made through the real CLI; the real `openai` and `anthropic` SDKs and raw httpx
+clients pointed at the gateway."""
 
 from __future__ import annotations
 
 import signal
 from typing import Any, Iterator
 
+import anthropic
 import httpx
 import openai
 import pytest
 
 import oai_schema
-from gateway import RUNNING, Gateway, start_gateway
-from helpers import make_client
+from gateway import (RUNNING, UPSTREAMS, Gateway, MockUpstream, start_mock_upstream,
+                     start_session_gateway)
+from helpers import make_anthropic_client, make_client
 
 # ---------------------------------------------------------------------------------------
 # fixtures
@@ -27,8 +31,20 @@ def schemas() -> oai_schema.OpenAPISchemas:
 
 
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory) -> Iterator[Gateway]:
-    gw = start_gateway(tmp_path_factory.mktemp("gateway"))
+def mock_upstream(tmp_path_factory) -> Iterator[MockUpstream]:
+    """The upstream of the gateway's `claude` (kind "anthropic") provider. Stopped after the
+    gateway (pytest tears fixtures down in reverse)."""
+    mu = start_mock_upstream(tmp_path_factory.mktemp("mock-upstream"))
+    yield mu
+    alive = mu.proc.poll() is None
+    rc = mu.stop(signal.SIGTERM)
+    assert alive, f"mock-upstream died during the session (code {rc})\n{mu.log_tail(100)}"
+    assert rc == 0, f"mock-upstream exited with code {rc} after SIGTERM\n{mu.log_tail(100)}"
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory, mock_upstream: MockUpstream) -> Iterator[Gateway]:
+    gw = start_session_gateway(tmp_path_factory.mktemp("gateway"), mock_upstream)
     yield gw
     rc = gw.stop(signal.SIGTERM)
     assert rc == 0, (
@@ -57,6 +73,14 @@ def client(gateway: Gateway, api_key: str) -> Iterator[openai.OpenAI]:
 
 
 @pytest.fixture(scope="session")
+def anthropic_client(gateway: Gateway, api_key: str) -> Iterator[anthropic.Anthropic]:
+    """The real `anthropic` SDK, `base_url` the gateway's root (it appends /v1/messages)."""
+    c = make_anthropic_client(gateway, api_key)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
 def http(gateway: Gateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.base_url, timeout=60, trust_env=False) as c:
         yield c
@@ -80,3 +104,8 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append(
                 (f"gateway :{gw.port} stderr (last 60 lines)", gw.log_tail(60))
             )
+        for mu in list(UPSTREAMS):
+            if mu.proc.poll() is not None:  # it logs nothing per request: only a death
+                rep.sections.append(
+                    (f"mock-upstream :{mu.port} exited {mu.proc.returncode}", mu.log_tail(60))
+                )

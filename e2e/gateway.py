@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers import CHAT_MODEL, CLAUDE_MODEL, EMBED_MODEL
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HEALTH_TIMEOUT_S = float(os.environ.get("TOLLGATE_E2E_HEALTH_TIMEOUT", "60"))
 # SPEC §1: shutdown waits for in-flight requests up to server.shutdown_grace_s (30 s).
@@ -30,6 +32,7 @@ _SCRUB = re.compile(
     r"(HTTP|HTTPS|ALL|NO)_PROXY$|(http|https|all|no)_proxy$)"
 )
 _KEEP = {"TOLLGATE_BIN", "TOLLGATE_OPENAPI_JSON", "TOLLGATE_E2E_HEALTH_TIMEOUT"}
+# (MOCK_UPSTREAM_BIN, the mock binary, matches none of these and is kept as it is.)
 for _name in list(os.environ):
     if _SCRUB.match(_name) and _name not in _KEEP:
         del os.environ[_name]
@@ -39,15 +42,24 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def tollgate_bin() -> Path:
-    env = os.environ.get("TOLLGATE_BIN")
+def _debug_binary(env_var: str, name: str) -> Path:
+    """`$ENV_VAR`, else `$CARGO_TARGET_DIR/debug/NAME`, else `target/debug/NAME`."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
     target = os.environ.get("CARGO_TARGET_DIR")
     base = Path(target) if target else REPO_ROOT / "target"
     if not base.is_absolute():
         base = REPO_ROOT / base
-    return base / "debug" / "tollgate"
+    return base / "debug" / name
+
+
+def tollgate_bin() -> Path:
+    return _debug_binary("TOLLGATE_BIN", "tollgate")
+
+
+def mock_upstream_bin() -> Path:
+    return _debug_binary("MOCK_UPSTREAM_BIN", "mock-upstream")
 
 
 def free_port() -> int:
@@ -71,6 +83,7 @@ class Gateway:
     env: dict[str, str]
     proc: subprocess.Popen
     log_path: Path
+    config: Path | None = None  # `--config FILE`, for `serve` and the CLI alike
     returncode: int | None = None
     _log: Any = field(default=None, repr=False)
 
@@ -94,7 +107,7 @@ class Gateway:
 
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run `tollgate ARGS…` against the same database as this gateway."""
-        cmd = [str(tollgate_bin()), *args]
+        cmd = [str(tollgate_bin()), *config_args(self.config), *args]
         res = subprocess.run(
             cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout,
             stdin=subprocess.DEVNULL,
@@ -175,7 +188,14 @@ class Gateway:
 RUNNING: list[Gateway] = []  # started and not yet stopped
 
 
-def start_gateway(workdir: Path, extra_env: dict[str, str] | None = None, attempts: int = 3) -> Gateway:
+def config_args(config: Path | None) -> list[str]:
+    return ["--config", str(config)] if config is not None else []
+
+
+def start_gateway(workdir: Path, extra_env: dict[str, str] | None = None, attempts: int = 3,
+                  config: Path | None = None) -> Gateway:
+    """`tollgate serve` in `workdir`: with no `config`, the built-in mock provider (no file,
+    no provider configured); with one, `--config config` (for `serve` and `gw.cli` alike)."""
     binary = tollgate_bin()
     if not binary.is_file():
         pytest.fail(
@@ -190,10 +210,11 @@ def start_gateway(workdir: Path, extra_env: dict[str, str] | None = None, attemp
         log_path = workdir / f"gateway-{port}.stderr.log"
         log = open(log_path, "w", encoding="utf-8")
         proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", f"127.0.0.1:{port}"],
+            [str(binary), *config_args(config), "serve", "--listen", f"127.0.0.1:{port}"],
             cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
-        gw = Gateway(workdir=workdir, port=port, env=env, proc=proc, log_path=log_path, _log=log)
+        gw = Gateway(workdir=workdir, port=port, env=env, proc=proc, log_path=log_path,
+                     config=config, _log=log)
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -218,3 +239,166 @@ def start_gateway(workdir: Path, extra_env: dict[str, str] | None = None, attemp
         if "address" not in last_log.lower() or "in use" not in last_log.lower():
             break  # not a port race: no point retrying
     pytest.fail(f"gateway exited during start-up\n--- gateway stderr ---\n{last_log}", pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------
+# the upstream for the Anthropic-backed model: `mock-upstream` as a process of its own
+
+
+@dataclass
+class MockUpstream:
+    """`mock-upstream --listen 127.0.0.1:PORT`: speaks OpenAI and Anthropic Messages."""
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+    returncode: int | None = None
+    _log: Any = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """The root, as an `anthropic` provider's `base_url` wants it (no `/v1`)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "<no log>"
+        return "\n".join(_ANSI.sub("", text).splitlines()[-lines:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """SIGTERM and the exit code (the binary exits 0 on SIGINT/SIGTERM)."""
+        if self.returncode is None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.returncode = self.proc.returncode
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+        if self in UPSTREAMS:
+            UPSTREAMS.remove(self)
+        return self.returncode
+
+
+UPSTREAMS: list[MockUpstream] = []  # started and not yet stopped
+
+
+def start_mock_upstream(workdir: Path, attempts: int = 3) -> MockUpstream:
+    binary = mock_upstream_bin()
+    if not binary.is_file():
+        pytest.fail(
+            f"mock-upstream binary not found at {binary}: build it first with "
+            "`cargo build -p mock-upstream` (or set MOCK_UPSTREAM_BIN)", pytrace=False,
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+    last_log = ""
+    for _ in range(attempts):
+        port = free_port()
+        log_path = workdir / f"mock-upstream-{port}.stderr.log"
+        log = open(log_path, "w", encoding="utf-8")
+        proc = subprocess.Popen(
+            [str(binary), "--listen", f"127.0.0.1:{port}"],
+            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )
+        mu = MockUpstream(port=port, proc=proc, log_path=log_path, _log=log)
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(mu.base_url + "/health", timeout=2).status_code == 200:
+                    UPSTREAMS.append(mu)
+                    return mu
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        if proc.poll() is None:
+            mu.stop(signal.SIGKILL)
+            pytest.fail(
+                f"mock-upstream not healthy (GET /health != 200) within {HEALTH_TIMEOUT_S}s\n"
+                f"--- mock-upstream stderr ---\n{mu.log_tail(100)}", pytrace=False,
+            )
+        mu.stop()
+        last_log = mu.log_tail(100)
+        if "in use" not in last_log.lower():
+            break  # not a port race: no point retrying
+    pytest.fail(f"mock-upstream exited during start-up\n--- its stderr ---\n{last_log}",
+                pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------
+# the session gateway's configuration
+
+# The upstream key of the `claude` provider, by environment variable as the config wants
+# (any key the mock does not treat specially: not `mock-401…`, `mock-429…`, …).
+ANTHROPIC_KEY_ENV = "E2E_ANTHROPIC_KEY"
+ANTHROPIC_UPSTREAM_KEY = "e2e-anthropic-upstream-key"
+ANTHROPIC_UPSTREAM_MODEL = "claude-3-5-haiku-mock"
+
+
+def session_config(anthropic_base_url: str) -> str:
+    """The built-in mock exactly as `serve` with no configuration has it (models
+    `mock-gpt` and `mock-embedding`, same capabilities, prices and context window), plus an
+    Anthropic provider in front of `mock-upstream` and the model `claude-mock` on it."""
+    return f'''\
+# written by e2e/gateway.py for one test session
+[[providers]]
+name = "mock"
+kind = "mock"
+
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "{anthropic_base_url}"
+keys = [ {{ id = "an-1", key_env = "{ANTHROPIC_KEY_ENV}" }} ]
+
+[[models]]
+name = "{CHAT_MODEL}"
+provider = "mock"
+capabilities = ["chat", "completions", "tools"]
+input_per_1m = 0.0
+output_per_1m = 0.0
+context_window = 128000
+
+[[models]]
+name = "{EMBED_MODEL}"
+provider = "mock"
+capabilities = ["embeddings"]
+input_per_1m = 0.0
+output_per_1m = 0.0
+context_window = 128000
+
+[[models]]
+name = "{CLAUDE_MODEL}"
+provider = "claude"
+upstream_model = "{ANTHROPIC_UPSTREAM_MODEL}"
+'''
+
+
+def check_config(workdir: Path, config: Path, extra_env: dict[str, str] | None = None) -> str:
+    """`tollgate config check --config FILE`, which must pass; returns its output."""
+    res = subprocess.run(
+        [str(tollgate_bin()), *config_args(config), "config", "check"], cwd=workdir,
+        env=gateway_env(workdir, extra_env), capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    out = res.stdout + res.stderr
+    if res.returncode != 0:
+        pytest.fail(f"`tollgate config check --config {config}` exited {res.returncode}:\n{out}\n"
+                    f"--- {config.name} ---\n{config.read_text()}", pytrace=False)
+    return out
+
+
+def start_session_gateway(workdir: Path, upstream: MockUpstream) -> Gateway:
+    """The session's gateway: `session_config` written into its temp dir, checked with
+    `tollgate config check`, then served."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "tollgate.toml"
+    config.write_text(session_config(upstream.base_url), encoding="utf-8")
+    env = {ANTHROPIC_KEY_ENV: ANTHROPIC_UPSTREAM_KEY}
+    check_config(workdir, config, env)
+    return start_gateway(workdir, extra_env=env, config=config)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import anthropic
 import httpx
 import openai
 
-CHAT_MODEL = "mock-gpt"
+CHAT_MODEL = "mock-gpt"  # the built-in mock provider (OpenAI's API)
 EMBED_MODEL = "mock-embedding"
+CLAUDE_MODEL = "claude-mock"  # provider kind "anthropic", upstream: the mock-upstream process
 PROMPT = "Write three short sentences about toll roads and why people use them."
 MESSAGES = [
     {"role": "system", "content": "You are a terse assistant."},
@@ -71,6 +74,41 @@ def read_sse(
         return out
 
 
+@dataclass
+class NamedSSEStream:
+    """An Anthropic-style stream: `event: NAME` + `data: JSON` per event."""
+    status: int
+    headers: httpx.Headers
+    events: list[tuple[str | None, Any]] = field(default_factory=list)  # (event name, payload)
+    arrival: list[float] = field(default_factory=list)
+    raw_error: str | None = None
+
+
+def read_named_sse(http: httpx.Client, path: str, body: dict,
+                   headers: dict[str, str]) -> NamedSSEStream:
+    """POST and read an Anthropic Messages event stream, keeping each event's name."""
+    with http.stream("POST", path, json=body, headers=headers) as r:
+        out = NamedSSEStream(status=r.status_code, headers=r.headers)
+        if r.status_code != 200:
+            out.raw_error = r.read().decode("utf-8", "replace")
+            return out
+        name: str | None = None
+        data_lines: list[str] = []
+        for line in itertools.chain(r.iter_lines(), [""]):  # lazily: arrival times matter
+            if line == "":
+                if data_lines:
+                    out.events.append((name, json.loads("\n".join(data_lines))))
+                    out.arrival.append(time.monotonic())
+                name, data_lines = None, []
+            elif line.startswith(":"):
+                continue
+            elif line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data_lines.append(line[5:].removeprefix(" "))
+        return out
+
+
 def poll(fn: Callable[[], Any], timeout: float, interval: float = 0.05) -> tuple[Any, float]:
     """Call fn until it returns a truthy value or timeout elapses. Returns (value, elapsed)."""
     start = time.monotonic()
@@ -85,3 +123,9 @@ def poll(fn: Callable[[], Any], timeout: float, interval: float = 0.05) -> tuple
 def make_client(gw: Any, key: str, **kw) -> openai.OpenAI:
     """The real SDK pointed at a gateway; no retries, so every status surfaces as raised."""
     return openai.OpenAI(api_key=key, base_url=gw.api_base, max_retries=0, timeout=60, **kw)
+
+
+def make_anthropic_client(gw: Any, key: str, **kw) -> anthropic.Anthropic:
+    """The real `anthropic` SDK pointed at a gateway's root (the SDK appends /v1/messages;
+    it sends the key as `x-api-key`); no retries, so every status surfaces as raised."""
+    return anthropic.Anthropic(api_key=key, base_url=gw.base_url, max_retries=0, timeout=60, **kw)

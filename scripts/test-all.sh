@@ -5,8 +5,9 @@
 #
 # 1. starts PostgreSQL and Redis when installed but down (no test needs them yet)
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo test --workspace
-# 3. cargo build -p tollgate, then the end-to-end suite in e2e/ (pytest, real openai SDK)
-#    against the real binary, in the venv e2e/.venv (created/updated here).
+# 3. cargo build -p tollgate -p mock-upstream, then the end-to-end suite in e2e/ (pytest,
+#    real openai and anthropic SDKs) against the real binaries, in the venv e2e/.venv
+#    (created/updated here).
 #
 # Needs: the Rust toolchain (with rustfmt and clippy), Python >= 3.11, network access to
 # crates.io and PyPI. Debian packages it lacks (python3-venv) it installs with apt-get.
@@ -124,13 +125,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings || die "clippy"
 section "cargo test --workspace"
 cargo test --workspace --locked || die "cargo test"
 
-section "cargo build -p tollgate"
-cargo build -p tollgate --locked || die "cargo build -p tollgate"
+section "cargo build -p tollgate -p mock-upstream"
+cargo build -p tollgate -p mock-upstream --locked || die "cargo build -p tollgate -p mock-upstream"
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps --locked |
   "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 export TOLLGATE_BIN="$TARGET_DIR/debug/tollgate"
+export MOCK_UPSTREAM_BIN="$TARGET_DIR/debug/mock-upstream"
 [ -x "$TOLLGATE_BIN" ] || die "no binary at $TOLLGATE_BIN"
-note "binary: $TOLLGATE_BIN"
+[ -x "$MOCK_UPSTREAM_BIN" ] || die "no binary at $MOCK_UPSTREAM_BIN"
+note "gateway:       $TOLLGATE_BIN"
+note "mock upstream: $MOCK_UPSTREAM_BIN (the e2e Anthropic provider's upstream)"
 
 # ---------------------------------------------------------------------------------------
 section "e2e: Python venv (e2e/.venv)"
@@ -160,7 +164,7 @@ else
   note "e2e/requirements.txt already installed"
 fi
 
-section "e2e: pytest (real binary, real openai SDK)"
+section "e2e: pytest (real binaries, real openai and anthropic SDKs)"
 cd "$ROOT/e2e"
 "$VENV/bin/python" -m pytest || die "e2e tests"
 cd "$ROOT"

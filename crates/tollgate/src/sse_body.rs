@@ -1,6 +1,7 @@
 //! An event stream rewritten event by event as it passes: each complete `data:`
 //! payload goes to a translator, and whatever it writes is sent on at once. Nothing
-//! is held back but an unfinished line.
+//! is held back but an unfinished line. The inner body is always read to its end,
+//! also after the translator is done, so an inner meter settles its row.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -50,9 +51,6 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.get_mut();
         loop {
-            if this.over {
-                return Poll::Ready(None);
-            }
             let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -62,6 +60,9 @@ where
             let Some(data) = frame.data_ref() else {
                 continue; // trailers: nothing to translate
             };
+            if this.over {
+                continue; // the translated stream is complete; drain the rest
+            }
             let mut out = Vec::new();
             let (translator, over) = (&mut this.translator, &mut this.over);
             this.splitter.feed(data, |line| {
@@ -78,7 +79,8 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.over || self.inner.is_end_stream()
+        // Never before the inner body ended: hyper drops a body once this is true.
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -89,6 +91,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
     use http_body_util::{BodyExt, StreamBody};
 
     struct Upper;
@@ -121,5 +126,45 @@ mod tests {
             .map(|c| c.to_bytes())
             .unwrap_or_default();
         assert_eq!(&out[..], b"data: AB\n\ndata: C\n\n");
+    }
+
+    /// An inner body that records whether it was read to its end.
+    struct Counted(std::vec::IntoIter<&'static str>, Arc<AtomicBool>);
+
+    impl Body for Counted {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            match self.0.next() {
+                Some(p) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(p))))),
+                None => {
+                    self.1.store(true, Ordering::SeqCst);
+                    Poll::Ready(None)
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_inner_body_is_read_to_its_end_after_the_translator_is_done() {
+        let ended = Arc::new(AtomicBool::new(false));
+        let pieces = vec!["data: a\n\ndata: stop\n\n", "data: late\n\n"];
+        let mut body = TranslatedSse::new(Counted(pieces.into_iter(), ended.clone()), Upper);
+        // Poll as hyper does: until the body says it has ended.
+        while !body.is_end_stream() {
+            if std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+                .await
+                .is_none()
+            {
+                break;
+            }
+        }
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "inner body dropped before its end"
+        );
     }
 }
