@@ -11,6 +11,7 @@ use wire::openai::{peek_request, rewrite_request, BodyError};
 
 use crate::app::Gateway;
 use crate::auth::ClientKey;
+use crate::pool::{self, Demand};
 use crate::providers::{
     Call, Endpoint, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply,
 };
@@ -85,6 +86,7 @@ pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, Rel
                 status,
                 content_type,
                 body,
+                ..
             },
             strip_usage_chunk,
         )) => Ok(RelayResponse {
@@ -98,6 +100,7 @@ pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, Rel
                 content_type,
                 body,
                 usage,
+                ..
             },
             _,
         )) => {
@@ -136,6 +139,7 @@ async fn relay_metered(
     // Streams ask the upstream for a final usage chunk; it is removed again when the
     // client did not ask for it.
     let ask_usage = stream && !peek.wants_usage_chunk();
+    let max_output = peek.max_completion_tokens.or(peek.max_tokens);
 
     // Route: the model asked for (or the one the caller's tier maps it to), then its
     // fallbacks in order.
@@ -157,7 +161,8 @@ async fn relay_metered(
             model: &route.model,
             upstream_model: &route.upstream_model,
         };
-        let (error, keys) = match try_route(gw, req, &route, &call, meter).await {
+        let demand = demand(req.body.len(), max_output, &route);
+        let (error, keys) = match try_route(gw, req, &route, &call, demand, meter).await {
             Ok(reply) => return Ok((reply, ask_usage)),
             Err(failed) => failed,
         };
@@ -190,6 +195,7 @@ async fn try_route(
     req: &RelayRequest,
     route: &Route,
     call: &Call<'_>,
+    demand: Demand,
     meter: &mut CallMeter,
 ) -> Result<UpstreamReply, (UpstreamError, Vec<Arc<str>>)> {
     let upstream = &gw.upstreams[route.provider];
@@ -198,34 +204,64 @@ async fn try_route(
     row.model_served = Some(route.model.clone());
     row.provider = Some(upstream.name.clone());
 
+    let caller = pool::Caller {
+        dedicated: req.caller.dedicated_upstream.as_deref(),
+        tier: Some(req.caller.tier.as_str()),
+        region: req.caller.region.as_deref(),
+    };
+    let bound = gw.keys.bound_upstreams();
     let mut tried: Vec<Arc<str>> = Vec::new();
     let attempts = gw.config.server.max_retries as usize + 1;
     let first_byte_timeout = gw.config.server.upstream_first_byte_timeout;
     loop {
-        let Some(key) = upstream.pool.pick(&tried) else {
-            return Err((no_usable_key(), tried));
+        let lease = match upstream
+            .pool
+            .pick_waiting(caller, &bound, &tried, demand)
+            .await
+        {
+            Ok(lease) => lease,
+            Err(none) => return Err((no_usable_key(none.retry_after), tried)),
         };
+        let key = lease.key().clone();
         meter.row_mut().upstream_key_id = Some(key.id.clone());
         tried.push(key.id.clone());
         match upstream.call(&key, call, first_byte_timeout).await {
             Ok(reply) => {
+                lease.succeeded(reply.headroom());
                 meter.first_byte();
+                meter.hold_lease(lease);
                 return Ok(reply);
             }
-            Err(error)
+            Err(error) => {
+                lease.failed(&error, &upstream.pool);
                 if error.is_retryable()
                     && tried.len() < attempts
-                    && tried.len() < upstream.pool.len() =>
-            {
-                tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream attempt failed; trying another key");
-            }
-            Err(error) => {
+                    && tried.len() < upstream.pool.len()
+                {
+                    tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream attempt failed; trying another key");
+                    continue;
+                }
                 tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream call failed");
                 return Err((error, tried));
             }
         }
     }
 }
+
+/// What a call is expected to use, reserved on the upstream key it goes to: the
+/// prompt estimated from the body's size, plus the output cap (or a default
+/// allowance), priced at the route's prices.
+fn demand(body_len: usize, max_output: Option<u64>, route: &Route) -> Demand {
+    let prompt = body_len as u64 / 4;
+    let output = max_output.unwrap_or(DEFAULT_OUTPUT_ALLOWANCE);
+    Demand {
+        tokens: prompt + output,
+        cost_nanos: route.prices.cost_nanos(prompt, output),
+    }
+}
+
+/// The output tokens a call without `max_tokens` is expected to use.
+const DEFAULT_OUTPUT_ALLOWANCE: u64 = 512;
 
 /// The body for the upstream: the route's upstream model name, and a usage chunk
 /// asked for on streams. The client's bytes are reused when nothing changes.
@@ -254,13 +290,15 @@ fn has_larger_window(candidate: &Route, failed: &Route) -> bool {
     }
 }
 
-fn no_usable_key() -> UpstreamError {
-    let error = UpstreamError::new(
-        UpstreamErrorKind::Status,
-        "no usable upstream key".to_owned(),
-    );
+fn no_usable_key(retry_after: Option<std::time::Duration>) -> UpstreamError {
+    let message = match retry_after {
+        Some(_) => "no usable upstream key: every key is at its quota or cooling down",
+        None => "no usable upstream key: every key is invalid, disabled or already tried",
+    };
+    let error = UpstreamError::new(UpstreamErrorKind::Status, message.to_owned());
     UpstreamError {
         status: Some(503),
+        retry_after,
         ..error
     }
 }

@@ -13,6 +13,8 @@ CREATE TABLE client_keys (
     masked       TEXT NOT NULL,          -- tg-live-AbCd…wXyZ
     status       TEXT NOT NULL DEFAULT 'active',  -- active | suspended | revoked
     expires_at   BIGINT,
+    dedicated_upstream TEXT,                      -- the upstream key only this client uses
+    region       TEXT,                            -- preferred upstream key region
     policy       TEXT NOT NULL DEFAULT '{}',      -- permissions, limits, budgets (JSON)
     metadata     TEXT NOT NULL DEFAULT '{}',
     created_at   BIGINT NOT NULL,

@@ -5,7 +5,7 @@
 //! and swaps in a new map when it moves, so a key created or revoked by the CLI or
 //! another replica applies within [`REFRESH_EVERY`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 #[derive(Debug, Default)]
 pub struct KeyIndex {
     keys: ArcSwap<HashMap<SecretHash, Arc<ClientKey>>>,
+    /// Upstream key ids some active client is bound to: nobody else uses them.
+    bound_upstreams: ArcSwap<HashSet<Arc<str>>>,
 }
 
 impl KeyIndex {
@@ -37,7 +39,12 @@ impl KeyIndex {
     pub async fn reload(&self, store: &Store) -> Result<i64, StoreError> {
         let revision = store.keys_revision().await?;
         let mut map = HashMap::new();
+        let mut bound = HashSet::new();
         for record in store.list_keys().await? {
+            if let (Some(upstream), KeyStatus::Active) = (&record.dedicated_upstream, record.status)
+            {
+                bound.insert(Arc::from(upstream.as_str()));
+            }
             let Some(hash) = secret::parse_hash_hex(&record.secret_hash) else {
                 tracing::error!(key_id = %record.id, "stored key hash is malformed; key skipped");
                 continue;
@@ -45,6 +52,7 @@ impl KeyIndex {
             map.insert(hash, Arc::new(ClientKey::from_record(record)));
         }
         self.keys.store(Arc::new(map));
+        self.bound_upstreams.store(Arc::new(bound));
         Ok(revision)
     }
 
@@ -66,6 +74,11 @@ impl KeyIndex {
             return Err(AuthError::Expired);
         }
         Ok(key)
+    }
+
+    /// Upstream key ids bound to a client (see [`ClientKey::dedicated_upstream`]).
+    pub fn bound_upstreams(&self) -> Arc<HashSet<Arc<str>>> {
+        self.bound_upstreams.load_full()
     }
 
     /// Number of keys held.

@@ -19,6 +19,10 @@ pub struct ClientKey {
     pub tier: String,
     pub status: KeyStatus,
     pub expires_at: Option<i64>,
+    /// The upstream key only this client uses (dedicated/hybrid strategies).
+    pub dedicated_upstream: Option<String>,
+    /// The upstream key region this client prefers.
+    pub region: Option<String>,
     /// The masked secret, safe to log.
     pub masked: String,
 }
@@ -33,6 +37,8 @@ impl ClientKey {
             tier: r.tier,
             status: r.status,
             expires_at: r.expires_at,
+            dedicated_upstream: r.dedicated_upstream,
+            region: r.region,
             masked: r.masked,
         }
     }

@@ -21,6 +21,15 @@ pub enum KeysCommand {
         /// The user the key belongs to (budgets and analytics group by owner).
         #[arg(long)]
         owner: Option<String>,
+        /// The tier whose models and limits apply (default `standard`).
+        #[arg(long, default_value = "standard")]
+        tier: String,
+        /// Bind the key to one upstream key, which then serves only this client.
+        #[arg(long, value_name = "UPSTREAM_KEY_ID")]
+        dedicated_upstream: Option<String>,
+        /// Prefer upstream keys of this region.
+        #[arg(long)]
+        region: Option<String>,
         /// `live` or `test`, shown in the key's prefix.
         #[arg(long, default_value = "live", value_parser = ["live", "test"])]
         env: String,
@@ -68,6 +77,9 @@ async fn execute(store: &Store, command: KeysCommand) -> Result<(), String> {
         KeysCommand::Create {
             name,
             owner,
+            tier,
+            dedicated_upstream,
+            region,
             env,
             json,
         } => {
@@ -80,11 +92,13 @@ async fn execute(store: &Store, command: KeysCommand) -> Result<(), String> {
                 name,
                 owner,
                 team: None,
-                tier: "standard".to_owned(),
+                tier,
                 env,
                 secret_hash: secret::hash_hex(&secret::hash(&secret)),
                 masked: secret::mask(&secret),
                 expires_at: None,
+                dedicated_upstream,
+                region,
             };
             let record = store.insert_key(&new).await.map_err(|e| e.to_string())?;
             if json {

@@ -1,42 +1,81 @@
-//! A provider's pool of upstream keys and how the next one is chosen.
+//! A provider's pool of upstream keys: which key serves the next call (strategies,
+//! region preference, dedicated keys), the quotas no key may exceed (rpm, tpm, daily
+//! budget), and failover state (cooldowns, invalid keys).
 //!
-//! This version rotates round-robin and skips keys already tried for the request;
-//! strategies, quotas and cooldowns (SPEC §5) build on [`KeyPool::pick`].
+//! Each key has its own small lock ([`state::KeyState`]); the pool itself holds none
+//! on the request path. The state is plain counters and windows so that it can move
+//! to Redis (one script per pick) when replicas must share it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+mod lease;
+mod order;
+pub mod state;
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 
-use crate::config::Secret;
+pub use lease::Lease;
+pub use state::{Demand, Headroom, Health};
 
-/// One upstream key: a public id and, for providers that need one, its secret.
+use crate::config::{Secret, Strategy};
+use state::{KeyState, Refusal};
+
+/// How long a call may wait for a key to come free before it gets 503.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// A key's quotas; `None`: unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub daily_budget_nanos: Option<i64>,
+}
+
+/// How a key is chosen beside the strategy.
+#[derive(Debug, Clone, Default)]
+pub struct KeyAttributes {
+    pub limits: Limits,
+    pub weight: u32,
+    pub region: Option<String>,
+    pub tier: Option<String>,
+}
+
+/// One upstream key: a public id, its secret (for providers that need one), its
+/// quotas and its state.
 #[derive(Debug)]
 pub struct UpstreamKey {
     pub id: Arc<str>,
     secret: Option<Secret>,
     authorization: Option<HeaderValue>,
     api_key: Option<HeaderValue>,
+    pub attributes: KeyAttributes,
+    state: Mutex<KeyState>,
 }
 
 impl UpstreamKey {
     /// A key; `secret` is `None` for keyless servers.
-    pub fn new(id: &str, secret: Option<Secret>) -> Self {
-        let api_key = secret.as_ref().and_then(|s| {
-            let mut v = HeaderValue::from_str(s.expose()).ok()?;
+    pub fn new(id: &str, secret: Option<Secret>, attributes: KeyAttributes) -> Self {
+        let sensitive = |text: String| {
+            let mut v = HeaderValue::from_str(&text).ok()?;
             v.set_sensitive(true);
             Some(v)
-        });
-        let authorization = secret.as_ref().and_then(|s| {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", s.expose())).ok()?;
-            v.set_sensitive(true);
-            Some(v)
-        });
+        };
+        let api_key = secret
+            .as_ref()
+            .and_then(|s| sensitive(s.expose().to_owned()));
+        let authorization = secret
+            .as_ref()
+            .and_then(|s| sensitive(format!("Bearer {}", s.expose())));
         UpstreamKey {
             id: id.into(),
             secret,
             authorization,
             api_key,
+            attributes,
+            state: Mutex::new(KeyState::new(false)),
         }
     }
 
@@ -59,32 +98,164 @@ impl UpstreamKey {
             _ => text.to_owned(),
         }
     }
+
+    /// Runs `f` on the key's state.
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut KeyState) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The key's health now.
+    pub fn health(&self) -> Health {
+        self.with_state(|s| s.health)
+    }
+
+    /// Takes the key out of rotation, or puts it back (clearing cooldown and
+    /// invalidity).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.with_state(|s| {
+            s.health = if enabled {
+                Health::Ok
+            } else {
+                Health::Disabled
+            };
+            s.consecutive_failures = 0;
+        });
+    }
 }
 
-/// The keys of one provider.
+/// Who is calling, for the strategies that care.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller<'a> {
+    /// The upstream key id this client is bound to, if any.
+    pub dedicated: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+/// No key can take the call now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoUsableKey {
+    /// When one may; `None` when none will without an operator.
+    pub retry_after: Option<Duration>,
+}
+
+/// The keys of one provider and how one is picked.
 #[derive(Debug)]
 pub struct KeyPool {
     keys: Vec<Arc<UpstreamKey>>,
+    strategy: Strategy,
     cursor: AtomicUsize,
+    /// Smooth weighted round-robin order of key indexes, one slot per unit of weight.
+    weighted: Vec<usize>,
+    /// Set when every key got a 429 at once: the account or IP is limited.
+    provider_cooldown: Mutex<Option<Instant>>,
 }
 
 impl KeyPool {
-    /// A pool over `keys`.
-    pub fn new(keys: Vec<UpstreamKey>) -> Self {
+    /// A pool over `keys`, choosing with `strategy`.
+    pub fn new(keys: Vec<UpstreamKey>, strategy: Strategy) -> Self {
+        let weights: Vec<u32> = keys.iter().map(|k| k.attributes.weight.max(1)).collect();
         KeyPool {
+            weighted: order::smooth_weighted(&weights),
             keys: keys.into_iter().map(Arc::new).collect(),
+            strategy,
             cursor: AtomicUsize::new(0),
+            provider_cooldown: Mutex::new(None),
         }
     }
 
-    /// The next key in rotation that is not in `tried`.
-    pub fn pick(&self, tried: &[Arc<str>]) -> Option<Arc<UpstreamKey>> {
-        let n = self.keys.len();
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
-        (0..n)
-            .map(|i| &self.keys[(start + i) % n])
-            .find(|k| !tried.iter().any(|t| *t == k.id))
-            .cloned()
+    /// Picks and reserves a key for a call of `demand`, skipping `tried` keys and keys
+    /// bound to other clients (`bound`); answers when one may come free otherwise.
+    pub fn pick(
+        &self,
+        caller: Caller<'_>,
+        bound: &HashSet<Arc<str>>,
+        tried: &[Arc<str>],
+        demand: Demand,
+    ) -> Result<Lease, NoUsableKey> {
+        let now = Instant::now();
+        if let Some(until) = *self
+            .provider_cooldown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            if until > now {
+                return Err(NoUsableKey {
+                    retry_after: Some(until - now),
+                });
+            }
+        }
+        let (today, until_tomorrow) = utc_day();
+        let mut soonest: Option<Duration> = None;
+        for index in order::candidates(self, caller, bound, tried, now, today) {
+            let key = &self.keys[index];
+            match key.with_state(|s| {
+                s.reserve(&key.attributes.limits, demand, now, today, until_tomorrow)
+            }) {
+                Ok(reservation) => return Ok(Lease::new(key.clone(), reservation)),
+                Err(Refusal::Wait(wait)) => soonest = Some(soonest.map_or(wait, |s| s.min(wait))),
+                Err(Refusal::Unavailable) => {}
+            }
+        }
+        Err(NoUsableKey {
+            retry_after: soonest,
+        })
+    }
+
+    /// [`KeyPool::pick`], waiting up to [`MAX_WAIT`] for a key to come free.
+    pub async fn pick_waiting(
+        &self,
+        caller: Caller<'_>,
+        bound: &HashSet<Arc<str>>,
+        tried: &[Arc<str>],
+        demand: Demand,
+    ) -> Result<Lease, NoUsableKey> {
+        let deadline = Instant::now() + MAX_WAIT;
+        loop {
+            match self.pick(caller, bound, tried, demand) {
+                Ok(lease) => return Ok(lease),
+                Err(NoUsableKey {
+                    retry_after: Some(wait),
+                }) if Instant::now() + wait <= deadline => {
+                    // Come back a little after the slot frees, so concurrent waiters
+                    // do not all retry in the same instant.
+                    let jitter = Duration::from_millis(rand::random_range(1..10));
+                    tokio::time::sleep(wait + jitter).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Called on a 429: when every usable key has now been told to wait, the
+    /// provider itself rests until the soonest of them may go again.
+    fn note_rate_limited(&self) {
+        let now = Instant::now();
+        let mut soonest: Option<Instant> = None;
+        for key in &self.keys {
+            match key.health() {
+                Health::CoolingDown { until } if until > now => {
+                    soonest = Some(soonest.map_or(until, |s| s.min(until)))
+                }
+                Health::Invalid | Health::Disabled => {}
+                Health::Ok | Health::CoolingDown { .. } => return,
+            }
+        }
+        if let Some(until) = soonest {
+            *self
+                .provider_cooldown
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(until);
+            tracing::warn!(
+                retry_in_ms = until.saturating_duration_since(now).as_millis() as u64,
+                "every key of the provider is rate limited; the provider cools down"
+            );
+        }
+    }
+
+    /// The pool's keys.
+    pub fn keys(&self) -> &[Arc<UpstreamKey>] {
+        &self.keys
     }
 
     /// Number of keys.
@@ -98,32 +269,15 @@ impl KeyPool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotates_and_skips_tried_keys() {
-        let pool = KeyPool::new(vec![
-            UpstreamKey::new("a", None),
-            UpstreamKey::new("b", None),
-        ]);
-        let first = pool.pick(&[]).expect("key").id.clone();
-        let second = pool.pick(&[]).expect("key").id.clone();
-        assert_ne!(first, second);
-        let tried: Vec<Arc<str>> = vec!["a".into()];
-        assert_eq!(&*pool.pick(&tried).expect("key").id, "b");
-        let all: Vec<Arc<str>> = vec!["a".into(), "b".into()];
-        assert!(pool.pick(&all).is_none());
-    }
-
-    #[test]
-    fn scrub_hides_the_secret() {
-        let key = UpstreamKey::new("oa-1", Some(Secret::new("sk-secret-value-123")));
-        assert_eq!(
-            key.scrub("bad key sk-secret-value-123!"),
-            "bad key <upstream key oa-1>!"
-        );
-        assert!(format!("{key:?}").contains("Secret(****)"));
-    }
+/// Days since the Unix epoch (UTC) and the time left until the next UTC midnight.
+fn utc_day() -> (i64, Duration) {
+    let now = crate::store::now_ms();
+    let day_ms = 86_400_000;
+    (
+        now.div_euclid(day_ms),
+        Duration::from_millis((day_ms - now.rem_euclid(day_ms)) as u64),
+    )
 }
+
+#[cfg(test)]
+mod tests;

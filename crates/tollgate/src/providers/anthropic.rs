@@ -69,6 +69,7 @@ pub async fn call(
     let json = HeaderValue::from_static("application/json");
     let (parts, body) = response.into_parts();
     let status = parts.status.as_u16();
+    let headroom = transport::headroom(&parts.headers, transport::ANTHROPIC_RATELIMIT_HEADERS);
     if call.stream {
         // Always with the usage chunk: the meter reads it (and removes it when the
         // client did not ask for it).
@@ -78,6 +79,7 @@ pub async fn call(
             status,
             content_type: Some(HeaderValue::from_static("text/event-stream")),
             body,
+            headroom,
         });
     }
     let body = transport::read_whole(body, first_byte_timeout).await?;
@@ -92,6 +94,7 @@ pub async fn call(
         content_type: Some(json),
         body: Bytes::from(body),
         usage: Some(usage),
+        headroom,
     })
 }
 

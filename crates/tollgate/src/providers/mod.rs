@@ -15,7 +15,7 @@ pub use error::{UpstreamError, UpstreamErrorKind};
 pub use reply::{Call, UpstreamBody, UpstreamReply};
 
 use crate::config::{ProviderConfig, ProviderKind, Secret};
-use crate::pool::{KeyPool, UpstreamKey};
+use crate::pool::{KeyAttributes, KeyPool, Limits, UpstreamKey};
 
 /// What the client called; decides the upstream path and the capability needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,19 @@ impl Upstream {
         let mut keys: Vec<UpstreamKey> = config
             .keys
             .iter()
-            .map(|k| UpstreamKey::new(&k.id, Some(k.secret.clone())))
+            .map(|k| {
+                let attributes = KeyAttributes {
+                    limits: Limits {
+                        rpm: k.rpm,
+                        tpm: k.tpm,
+                        daily_budget_nanos: k.daily_budget.map(|b| (b * 1e9).round() as i64),
+                    },
+                    weight: k.weight,
+                    region: k.region.clone(),
+                    tier: k.tier.clone(),
+                };
+                UpstreamKey::new(&k.id, Some(k.secret.clone()), attributes)
+            })
             .collect();
         if keys.is_empty() {
             // Keyless servers (Ollama, a local vLLM) and the built-in mock.
@@ -117,6 +129,10 @@ impl Upstream {
             keys.push(UpstreamKey::new(
                 &format!("{}-default", config.name),
                 secret,
+                KeyAttributes {
+                    weight: 1,
+                    ..KeyAttributes::default()
+                },
             ));
         }
         Ok(Upstream {
@@ -124,7 +140,7 @@ impl Upstream {
             kind: config.kind,
             base_url,
             adapter,
-            pool: KeyPool::new(keys),
+            pool: KeyPool::new(keys, config.strategy),
             client: client::build(timeouts.connect),
         })
     }

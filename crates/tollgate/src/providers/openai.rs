@@ -34,11 +34,14 @@ pub async fn call(
     let (parts, body) = response.into_parts();
     let status = parts.status.as_u16();
     let content_type = parts.headers.get(CONTENT_TYPE).cloned();
+    let headroom = transport::headroom(&parts.headers, transport::OPENAI_RATELIMIT_HEADERS);
     if call.stream {
+        let body = UpstreamBody::Plain(body);
         return Ok(UpstreamReply::Stream {
             status,
             content_type,
-            body: UpstreamBody::Plain(body),
+            body,
+            headroom,
         });
     }
     let body = transport::read_whole(body, first_byte_timeout).await?;
@@ -53,6 +56,7 @@ pub async fn call(
         content_type,
         body,
         usage,
+        headroom,
     })
 }
 

@@ -11,6 +11,7 @@ use wire::openai::Usage;
 
 use super::anthropic::Egress;
 use super::Endpoint;
+use crate::pool::Headroom;
 use crate::sse_body::TranslatedSse;
 
 /// One upstream call: an OpenAI-format request body with the upstream model set.
@@ -33,13 +34,26 @@ pub enum UpstreamReply {
         content_type: Option<http::HeaderValue>,
         body: Bytes,
         usage: Option<Usage>,
+        headroom: Option<Headroom>,
     },
     /// A live event stream.
     Stream {
         status: u16,
         content_type: Option<http::HeaderValue>,
         body: UpstreamBody,
+        headroom: Option<Headroom>,
     },
+}
+
+impl UpstreamReply {
+    /// The remaining quota the upstream reported with this answer.
+    pub fn headroom(&self) -> Option<Headroom> {
+        match self {
+            UpstreamReply::Full { headroom, .. } | UpstreamReply::Stream { headroom, .. } => {
+                *headroom
+            }
+        }
+    }
 }
 
 /// A live upstream stream in OpenAI's SSE format.

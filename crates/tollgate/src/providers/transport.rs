@@ -11,7 +11,7 @@ use wire::openai::ErrorEnvelope;
 
 use super::client::HttpClient;
 use super::{UpstreamError, UpstreamErrorKind};
-use crate::pool::UpstreamKey;
+use crate::pool::{Headroom, UpstreamKey};
 
 /// The largest non-stream upstream answer read.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -65,6 +65,88 @@ pub async fn read_whole(body: Incoming, timeout: Duration) -> Result<Bytes, Upst
     }
 }
 
+/// The rate-limit header names of a provider family: limit and remaining, for
+/// requests and for tokens.
+pub struct RateLimitHeaders {
+    pub limit_requests: &'static str,
+    pub remaining_requests: &'static str,
+    pub limit_tokens: &'static str,
+    pub remaining_tokens: &'static str,
+}
+
+/// OpenAI's (and most OpenAI-compatible servers') rate-limit headers.
+pub const OPENAI_RATELIMIT_HEADERS: RateLimitHeaders = RateLimitHeaders {
+    limit_requests: "x-ratelimit-limit-requests",
+    remaining_requests: "x-ratelimit-remaining-requests",
+    limit_tokens: "x-ratelimit-limit-tokens",
+    remaining_tokens: "x-ratelimit-remaining-tokens",
+};
+
+/// Anthropic's rate-limit headers.
+pub const ANTHROPIC_RATELIMIT_HEADERS: RateLimitHeaders = RateLimitHeaders {
+    limit_requests: "anthropic-ratelimit-requests-limit",
+    remaining_requests: "anthropic-ratelimit-requests-remaining",
+    limit_tokens: "anthropic-ratelimit-tokens-limit",
+    remaining_tokens: "anthropic-ratelimit-tokens-remaining",
+};
+
+/// The remaining quota an answer reports, if it reports any.
+pub fn headroom(headers: &http::HeaderMap, names: RateLimitHeaders) -> Option<Headroom> {
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    let headroom = Headroom {
+        limit_requests: number(names.limit_requests),
+        remaining_requests: number(names.remaining_requests),
+        limit_tokens: number(names.limit_tokens),
+        remaining_tokens: number(names.remaining_tokens),
+    };
+    (headroom != Headroom::default()).then_some(headroom)
+}
+
+/// When a rate-limited key may go again: `Retry-After` (seconds), else the later of
+/// OpenAI's `x-ratelimit-reset-requests` / `-tokens` (`1s`, `6m0s`, `20ms`).
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64);
+    seconds.or_else(|| {
+        ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
+            .iter()
+            .filter_map(|name| headers.get(*name)?.to_str().ok().and_then(parse_reset))
+            .max()
+    })
+}
+
+/// Parses a Go-style duration as OpenAI sends it: `1s`, `6m0s`, `1h2m3.5s`, `20ms`.
+fn parse_reset(text: &str) -> Option<Duration> {
+    let mut total = 0.0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (0.001, 2)
+        } else if rest.starts_with('h') {
+            (3600.0, 1)
+        } else if rest.starts_with('m') {
+            (60.0, 1)
+        } else if rest.starts_with('s') {
+            (1.0, 1)
+        } else {
+            return None;
+        };
+        total += value * unit;
+        rest = &rest[len..];
+    }
+    total.is_finite().then(|| Duration::from_secs_f64(total))
+}
+
 /// Turns an error answer into an [`UpstreamError`]: `parse` reads the provider's error
 /// body into OpenAI's envelope; any occurrence of the key's secret is masked.
 pub async fn error_answer(
@@ -74,13 +156,7 @@ pub async fn error_answer(
     parse: impl FnOnce(u16, &[u8]) -> ErrorEnvelope,
 ) -> UpstreamError {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+    let retry_after = retry_after(response.headers());
     let body = match tokio::time::timeout(
         timeout,
         Limited::new(response.into_body(), MAX_ERROR_BODY).collect(),
@@ -112,4 +188,53 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_durations_parse_like_openai_sends_them() {
+        assert_eq!(parse_reset("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_reset("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(parse_reset("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(
+            parse_reset("1h2m3.5s"),
+            Some(Duration::from_secs_f64(3723.5))
+        );
+        assert_eq!(parse_reset("soon"), None);
+    }
+
+    #[test]
+    fn retry_after_prefers_the_header_then_the_later_reset() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset-requests",
+            http::HeaderValue::from_static("2s"),
+        );
+        h.insert(
+            "x-ratelimit-reset-tokens",
+            http::HeaderValue::from_static("500ms"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(RETRY_AFTER, http::HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn headroom_reads_the_family_headers() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(headroom(&h, OPENAI_RATELIMIT_HEADERS), None);
+        h.insert(
+            "x-ratelimit-limit-requests",
+            http::HeaderValue::from_static("100"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            http::HeaderValue::from_static("25"),
+        );
+        let found = headroom(&h, OPENAI_RATELIMIT_HEADERS).expect("headroom");
+        assert_eq!(found.utilization(), Some(0.75));
+    }
 }

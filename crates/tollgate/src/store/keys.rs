@@ -50,6 +50,8 @@ pub struct KeyRecord {
     pub masked: String,
     pub status: KeyStatus,
     pub expires_at: Option<i64>,
+    pub dedicated_upstream: Option<String>,
+    pub region: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -66,10 +68,12 @@ pub struct NewKey {
     pub secret_hash: String,
     pub masked: String,
     pub expires_at: Option<i64>,
+    pub dedicated_upstream: Option<String>,
+    pub region: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, created_at, updated_at";
+    "id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, created_at, updated_at";
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
@@ -83,6 +87,8 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
         masked: row.try_get("masked")?,
         status: KeyStatus::parse(row.try_get("status")?)?,
         expires_at: row.try_get("expires_at")?,
+        dedicated_upstream: row.try_get("dedicated_upstream")?,
+        region: row.try_get("region")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -94,8 +100,8 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO client_keys (id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+            "INSERT INTO client_keys (id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)",
         )
         .bind(&key.id)
         .bind(&key.name)
@@ -106,6 +112,8 @@ impl Store {
         .bind(&key.secret_hash)
         .bind(&key.masked)
         .bind(key.expires_at)
+        .bind(&key.dedicated_upstream)
+        .bind(&key.region)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)

@@ -12,6 +12,7 @@ use wire::openai::{is_usage_only_chunk, peek_usage, Usage};
 use wire::sse::{SseLine, SseLineSplitter};
 
 use super::{Prices, UsageRow, UsageSink};
+use crate::pool::Lease;
 
 /// Status logged for a call whose client went away before it finished.
 pub const CLIENT_CLOSED: u16 = 499;
@@ -24,6 +25,8 @@ pub struct CallMeter {
     started: Instant,
     sink: UsageSink,
     first_byte: Option<Instant>,
+    /// The upstream key's reservation, settled with the real usage.
+    lease: Option<Lease>,
     recorded: bool,
 }
 
@@ -36,6 +39,7 @@ impl CallMeter {
             started,
             sink,
             first_byte: None,
+            lease: None,
             recorded: false,
         }
     }
@@ -48,6 +52,11 @@ impl CallMeter {
     /// Sets the prices of the model that serves the call.
     pub fn set_prices(&mut self, prices: Prices) {
         self.prices = prices;
+    }
+
+    /// Keeps the upstream key's lease until the usage is known.
+    pub fn hold_lease(&mut self, lease: Lease) {
+        self.lease = Some(lease);
     }
 
     /// Marks the first response byte from the upstream.
@@ -82,6 +91,9 @@ impl CallMeter {
         row.cost_nanos = self
             .prices
             .cost_nanos(row.prompt_tokens, row.completion_tokens);
+        if let Some(lease) = self.lease.take() {
+            lease.settle(row.prompt_tokens + row.completion_tokens, row.cost_nanos);
+        }
         self.sink.record(row);
     }
 }

@@ -78,6 +78,8 @@ async fn keys_changed_in_the_database_apply_within_a_second() {
             secret_hash: tollgate::auth::secret::hash_hex(&tollgate::auth::secret::hash(&secret)),
             masked: tollgate::auth::secret::mask(&secret),
             expires_at: None,
+            dedicated_upstream: None,
+            region: None,
         })
         .await
         .unwrap();

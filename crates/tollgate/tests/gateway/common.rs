@@ -193,6 +193,8 @@ pub async fn create_key_in_tier(
             secret_hash: secret::hash_hex(&secret::hash(&secret)),
             masked: secret::mask(&secret),
             expires_at: None,
+            dedicated_upstream: None,
+            region: None,
         })
         .await
         .unwrap();

@@ -8,5 +8,6 @@ mod cli;
 mod common;
 mod errors;
 mod lifecycle;
+mod pool;
 mod relay;
 mod routing;

@@ -1,0 +1,141 @@
+//! Upstream key pools over loopback: failover across failing keys, and quotas that
+//! hold with hundreds of requests in flight (counted at the mock upstream).
+
+use serde_json::json;
+
+use crate::common::{chat, Setup, TestGateway};
+
+const FLAKY_POOL: &str = r#"
+[[providers]]
+name = "pool"
+kind = "openai_compatible"
+base_url = "{mock}"
+strategy = "round_robin"
+keys = [
+  { id = "limited", key_env = "K_429" },
+  { id = "revoked", key_env = "K_401" },
+  { id = "broken", key_env = "K_500" },
+  { id = "healthy", key_env = "K_OK" },
+]
+[[models]]
+name = "pooled"
+provider = "pool"
+upstream_model = "mock-gpt"
+"#;
+
+fn pooled(content: &str) -> serde_json::Value {
+    json!({"model": "pooled", "messages": [{"role": "user", "content": content}]})
+}
+
+#[tokio::test]
+async fn clients_see_no_errors_while_one_key_is_healthy() {
+    let gw = TestGateway::start_with(Setup {
+        server: "max_retries = 3",
+        extra: FLAKY_POOL,
+        env: vec![
+            ("K_429", "mock-429-retry-2"),
+            ("K_401", "mock-401-revoked"),
+            ("K_500", "mock-500-broken"),
+            ("K_OK", "sk-healthy"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    for i in 0..20 {
+        let response = gw
+            .post("/v1/chat/completions", pooled(&format!("call {i}")))
+            .await;
+        assert_eq!(response.status(), 200, "call {i}");
+    }
+    let concurrent = futures_util::future::join_all(
+        (0..30).map(|i| gw.post("/v1/chat/completions", pooled(&format!("burst {i}")))),
+    )
+    .await;
+    assert!(concurrent.iter().all(|r| r.status() == 200));
+
+    assert_eq!(
+        gw.mock.requests_for_key("mock-401-revoked"),
+        1,
+        "an invalid key is not tried again"
+    );
+    assert_eq!(
+        gw.mock.requests_for_key("mock-429-retry-2"),
+        1,
+        "a rate-limited key rests for its Retry-After"
+    );
+    assert!(
+        gw.mock.requests_for_key("mock-500-broken") <= 3,
+        "a failing key backs off"
+    );
+    assert_eq!(gw.mock.requests_for_key("sk-healthy"), 50);
+
+    // The cooled key comes back after its 2 s; the invalid one does not.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    for i in 0..8 {
+        assert_eq!(
+            gw.post("/v1/chat/completions", pooled(&format!("later {i}")))
+                .await
+                .status(),
+            200
+        );
+    }
+    assert!(
+        gw.mock.requests_for_key("mock-429-retry-2") >= 2,
+        "the cooled key is used again"
+    );
+    assert_eq!(gw.mock.requests_for_key("mock-401-revoked"), 1);
+}
+
+const LIMITED_POOL: &str = r#"
+[[providers]]
+name = "quota"
+kind = "openai_compatible"
+base_url = "{mock}"
+strategy = "least_loaded"
+keys = [
+  { id = "q1", key_env = "Q1", rpm = 50 },
+  { id = "q2", key_env = "Q2", rpm = 50 },
+  { id = "q3", key_env = "Q3", rpm = 50 },
+]
+[[models]]
+name = "quota-gpt"
+provider = "quota"
+upstream_model = "mock-gpt"
+"#;
+
+#[tokio::test]
+async fn three_hundred_concurrent_calls_never_exceed_a_key_rpm() {
+    let gw = TestGateway::start_with(Setup {
+        extra: LIMITED_POOL,
+        env: vec![("Q1", "sk-q1"), ("Q2", "sk-q2"), ("Q3", "sk-q3")],
+        ..Default::default()
+    })
+    .await;
+    let body = json!({"model": "quota-gpt", "messages": [{"role": "user", "content": "hi"}]});
+    let responses = futures_util::future::join_all(
+        (0..300).map(|_| gw.post("/v1/chat/completions", body.clone())),
+    )
+    .await;
+    let ok = responses.iter().filter(|r| r.status() == 200).count();
+    let refused: Vec<_> = responses.iter().filter(|r| r.status() == 503).collect();
+    assert_eq!(ok + refused.len(), 300);
+    for key in ["sk-q1", "sk-q2", "sk-q3"] {
+        assert!(
+            gw.mock.requests_for_key(key) <= 50,
+            "{key}: {}",
+            gw.mock.requests_for_key(key)
+        );
+    }
+    assert_eq!(ok as u64, gw.mock.total_requests());
+    assert_eq!(ok, 150, "all three keys used to their quota");
+    assert!(refused
+        .iter()
+        .all(|r| r.headers().contains_key("retry-after")));
+    // Other models are not affected.
+    assert_eq!(
+        gw.post("/v1/chat/completions", chat("still fine"))
+            .await
+            .status(),
+        200
+    );
+}
