@@ -9,6 +9,7 @@
 mod lease;
 mod order;
 pub mod state;
+mod stats;
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicUsize;
@@ -19,6 +20,7 @@ use http::HeaderValue;
 
 pub use lease::Lease;
 pub use state::{Demand, Headroom, Health};
+pub use stats::KeyStats;
 
 use crate::config::{Secret, Strategy};
 use state::{KeyState, Refusal};

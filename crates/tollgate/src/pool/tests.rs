@@ -416,3 +416,41 @@ async fn concurrent_picks_never_exceed_rpm() {
     assert_eq!(admitted.values().sum::<usize>(), 150, "{admitted:?}");
     assert!(admitted.values().all(|n| *n == 50), "{admitted:?}");
 }
+
+#[test]
+fn stats_report_state_errors_and_use() {
+    let limited = KeyAttributes {
+        limits: Limits {
+            rpm: Some(4),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let pool = KeyPool::new(
+        vec![key("a", limited), key("b", KeyAttributes::default())],
+        Strategy::RoundRobin,
+    );
+    let a = pool
+        .pick(Caller::default(), &none(), &["b".into()], Demand::default())
+        .expect("a");
+    a.settle(120, 2_500_000_000);
+    let b = pool
+        .pick(Caller::default(), &none(), &["a".into()], Demand::default())
+        .expect("b");
+    b.failed(&status_error(429, Some(Duration::from_secs(30))), &pool);
+    let stats = pool.stats();
+    assert_eq!(stats[0].id, "a");
+    assert_eq!(
+        (stats[0].state, stats[0].requests, stats[0].tokens),
+        ("ok", 1, 120)
+    );
+    assert_eq!(stats[0].spend, 2.5);
+    assert_eq!(stats[0].utilization, 0.25);
+    assert_eq!(stats[1].state, "cooling_down");
+    assert!(stats[1].cooldown_remaining_ms.is_some_and(|ms| ms > 29_000));
+    assert_eq!((stats[1].errors, stats[1].error_rate), (1, 1.0));
+    assert_eq!(
+        stats[1].errors_by_type.get("upstream_rate_limited"),
+        Some(&1)
+    );
+}
