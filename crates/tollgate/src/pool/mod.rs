@@ -12,8 +12,10 @@ pub mod state;
 mod stats;
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
@@ -37,7 +39,7 @@ pub struct Limits {
 }
 
 /// How a key is chosen beside the strategy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyAttributes {
     pub limits: Limits,
     pub weight: u32,
@@ -144,26 +146,69 @@ pub struct NoUsableKey {
 /// The keys of one provider and how one is picked.
 #[derive(Debug)]
 pub struct KeyPool {
-    keys: Vec<Arc<UpstreamKey>>,
+    /// Swapped whole when keys are added, changed or removed at run time.
+    set: ArcSwap<KeySet>,
     strategy: Strategy,
     cursor: AtomicUsize,
+    /// When every key got a 429 at once (the account or IP is limited), the provider
+    /// rests until this many milliseconds after `epoch`; 0: not resting.
+    cooldown_until_ms: AtomicU64,
+    epoch: Instant,
+}
+
+/// A pool's keys at one moment.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    pub keys: Vec<Arc<UpstreamKey>>,
     /// Smooth weighted round-robin order of key indexes, one slot per unit of weight.
     weighted: Vec<usize>,
-    /// Set when every key got a 429 at once: the account or IP is limited.
-    provider_cooldown: Mutex<Option<Instant>>,
+}
+
+impl KeySet {
+    fn new(keys: Vec<Arc<UpstreamKey>>) -> Self {
+        let weights: Vec<u32> = keys.iter().map(|k| k.attributes.weight.max(1)).collect();
+        KeySet {
+            weighted: order::smooth_weighted(&weights),
+            keys,
+        }
+    }
 }
 
 impl KeyPool {
     /// A pool over `keys`, choosing with `strategy`.
     pub fn new(keys: Vec<UpstreamKey>, strategy: Strategy) -> Self {
-        let weights: Vec<u32> = keys.iter().map(|k| k.attributes.weight.max(1)).collect();
         KeyPool {
-            weighted: order::smooth_weighted(&weights),
-            keys: keys.into_iter().map(Arc::new).collect(),
+            set: ArcSwap::from_pointee(KeySet::new(keys.into_iter().map(Arc::new).collect())),
             strategy,
             cursor: AtomicUsize::new(0),
-            provider_cooldown: Mutex::new(None),
+            cooldown_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Replaces the keys (run-time changes from the store): a key that stays, with the
+    /// same secret and attributes, keeps its live state; `enabled` false disables it.
+    pub fn replace(&self, keys: Vec<(UpstreamKey, bool)>) {
+        let current = self.set.load();
+        let next: Vec<Arc<UpstreamKey>> = keys
+            .into_iter()
+            .map(|(key, enabled)| {
+                let kept = current
+                    .keys
+                    .iter()
+                    .find(|k| {
+                        k.id == key.id && k.secret == key.secret && k.attributes == key.attributes
+                    })
+                    .cloned();
+                let key = kept.unwrap_or_else(|| Arc::new(key));
+                let disabled = key.health() == Health::Disabled;
+                if disabled == enabled {
+                    key.set_enabled(enabled);
+                }
+                key
+            })
+            .collect();
+        self.set.store(Arc::new(KeySet::new(next)));
     }
 
     /// Picks and reserves a key for a call of `demand`, skipping `tried` keys and keys
@@ -176,21 +221,19 @@ impl KeyPool {
         demand: Demand,
     ) -> Result<Lease, NoUsableKey> {
         let now = Instant::now();
-        if let Some(until) = *self
-            .provider_cooldown
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
-            if until > now {
-                return Err(NoUsableKey {
-                    retry_after: Some(until - now),
-                });
-            }
+        let resting_until = self.cooldown_until_ms.load(Ordering::Relaxed);
+        let since_epoch = now.duration_since(self.epoch).as_millis() as u64;
+        if resting_until > since_epoch {
+            return Err(NoUsableKey {
+                retry_after: Some(Duration::from_millis(resting_until - since_epoch)),
+            });
         }
+        let set = self.set.load();
         let (today, until_tomorrow) = utc_day();
         let mut soonest: Option<Duration> = None;
-        for index in order::candidates(self, caller, bound, tried, now, today) {
-            let key = &self.keys[index];
+        let n = self.cursor.fetch_add(1, Ordering::Relaxed);
+        for index in order::candidates(&set, self.strategy, n, caller, bound, tried, now, today) {
+            let key = &set.keys[index];
             match key.with_state(|s| {
                 s.reserve(&key.attributes.limits, demand, now, today, until_tomorrow)
             }) {
@@ -234,7 +277,7 @@ impl KeyPool {
     fn note_rate_limited(&self) {
         let now = Instant::now();
         let mut soonest: Option<Instant> = None;
-        for key in &self.keys {
+        for key in &self.set.load().keys {
             match key.health() {
                 Health::CoolingDown { until } if until > now => {
                     soonest = Some(soonest.map_or(until, |s| s.min(until)))
@@ -244,10 +287,8 @@ impl KeyPool {
             }
         }
         if let Some(until) = soonest {
-            *self
-                .provider_cooldown
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(until);
+            let until_ms = until.duration_since(self.epoch).as_millis() as u64;
+            self.cooldown_until_ms.store(until_ms, Ordering::Relaxed);
             tracing::warn!(
                 retry_in_ms = until.saturating_duration_since(now).as_millis() as u64,
                 "every key of the provider is rate limited; the provider cools down"
@@ -255,19 +296,19 @@ impl KeyPool {
         }
     }
 
-    /// The pool's keys.
-    pub fn keys(&self) -> &[Arc<UpstreamKey>] {
-        &self.keys
+    /// The pool's keys now.
+    pub fn keys(&self) -> Vec<Arc<UpstreamKey>> {
+        self.set.load().keys.clone()
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.set.load().keys.len()
     }
 
     /// True when the pool has no key.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
     }
 }
 

@@ -2,16 +2,18 @@
 //! caller's region comes first, dedicated keys serve only their own client.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Caller, KeyPool};
+use super::{Caller, KeySet};
 use crate::config::Strategy;
 
-/// Key indexes to try, best first.
+/// Key indexes to try, best first; `n` is the pool's rotation counter for this pick.
+#[allow(clippy::too_many_arguments)]
 pub fn candidates(
-    pool: &KeyPool,
+    pool: &KeySet,
+    strategy: Strategy,
+    n: usize,
     caller: Caller<'_>,
     bound: &HashSet<Arc<str>>,
     tried: &[Arc<str>],
@@ -22,11 +24,11 @@ pub fn candidates(
     let own = caller
         .dedicated
         .and_then(|id| pool.keys.iter().position(|k| &*k.id == id));
-    let uses_binding = matches!(pool.strategy, Strategy::Dedicated | Strategy::Hybrid);
+    let uses_binding = matches!(strategy, Strategy::Dedicated | Strategy::Hybrid);
     if let (Some(own), true) = (own, uses_binding) {
         // A bound client uses its own key; with `dedicated`, only that one.
         let mut order: Vec<usize> = vec![own];
-        if pool.strategy == Strategy::Hybrid {
+        if strategy == Strategy::Hybrid {
             order.extend(free_keys(pool, bound, Some(own)));
         }
         return order.into_iter().filter(untried).collect();
@@ -35,8 +37,7 @@ pub fn candidates(
     if free.is_empty() {
         return free;
     }
-    let n = pool.cursor.fetch_add(1, Ordering::Relaxed);
-    let mut order = match pool.strategy {
+    let mut order = match strategy {
         Strategy::RoundRobin | Strategy::Dedicated => rotated(&free, n),
         Strategy::Weighted => {
             let first = pool.weighted.get(n % pool.weighted.len().max(1)).copied();
@@ -67,7 +68,7 @@ pub fn candidates(
 
 /// Keys no other client is bound to (plus `own`).
 fn free_keys<'a>(
-    pool: &'a KeyPool,
+    pool: &'a KeySet,
     bound: &'a HashSet<Arc<str>>,
     own: Option<usize>,
 ) -> impl Iterator<Item = usize> + 'a {
@@ -85,7 +86,7 @@ fn rotated(indexes: &[usize], n: usize) -> Vec<usize> {
 
 /// Lowest utilization first (rpm, tpm, daily budget, and the upstream's own
 /// remaining-quota headers); ties keep the rotated order.
-fn least_loaded(pool: &KeyPool, order: Vec<usize>, now: Instant, today: i64) -> Vec<usize> {
+fn least_loaded(pool: &KeySet, order: Vec<usize>, now: Instant, today: i64) -> Vec<usize> {
     let mut scored: Vec<(f64, usize)> = order
         .into_iter()
         .map(|i| {

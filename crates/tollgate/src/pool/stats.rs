@@ -34,7 +34,9 @@ impl KeyPool {
     pub fn stats(&self) -> Vec<KeyStats> {
         let now = Instant::now();
         let (today, _) = super::utc_day();
-        self.keys
+        self.set
+            .load()
+            .keys
             .iter()
             .map(|key| {
                 key.with_state(|s| {

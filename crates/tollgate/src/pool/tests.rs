@@ -454,3 +454,38 @@ fn stats_report_state_errors_and_use() {
         Some(&1)
     );
 }
+
+#[test]
+fn replacing_keys_keeps_the_state_of_those_that_stay() {
+    let pool = KeyPool::new(plain(&["stay", "go"]), Strategy::RoundRobin);
+    let lease = pool
+        .pick(
+            Caller::default(),
+            &none(),
+            &["go".into()],
+            Demand::default(),
+        )
+        .expect("stay");
+    lease.failed(&status_error(429, Some(Duration::from_secs(30))), &pool);
+    pool.replace(vec![
+        (key("stay", KeyAttributes::default()), true),
+        (key("new", KeyAttributes::default()), true),
+        (key("off", KeyAttributes::default()), false),
+    ]);
+    let ids: Vec<String> = pool.keys().iter().map(|k| k.id.to_string()).collect();
+    assert_eq!(ids, ["stay", "new", "off"]);
+    assert!(
+        matches!(pool.keys()[0].health(), Health::CoolingDown { .. }),
+        "live state kept"
+    );
+    assert_eq!(pool.keys()[2].health(), Health::Disabled);
+    let counts = spread(&pool, Caller::default(), &none(), 6);
+    assert_eq!(
+        counts.get("new"),
+        Some(&6),
+        "only the new key is usable: {counts:?}"
+    );
+    // Re-enabling through a replacement puts a disabled key back.
+    pool.replace(vec![(key("off", KeyAttributes::default()), true)]);
+    assert_eq!(pool.keys()[0].health(), Health::Ok);
+}
