@@ -10,6 +10,7 @@ pub mod pool;
 pub mod providers;
 pub mod relay;
 pub mod routing;
+pub mod secrets;
 pub mod sse_body;
 pub mod store;
 pub mod usage;

@@ -1,8 +1,10 @@
 //! Command line: clap definitions and dispatch; one file per subcommand.
 
+mod admin;
 mod check;
 mod keys;
 mod serve;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +36,12 @@ pub enum Command {
     /// Manage client keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Manage upstream (provider) keys stored encrypted in the database.
+    #[command(subcommand)]
+    Upstream(upstream::UpstreamCommand),
+    /// Administration: master key rotation.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -80,13 +88,18 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => serve::serve(config, listen).await,
             Err(problems) => config_error(&problems),
         },
-        command @ (Command::Keys(_) | Command::Migrate) => {
+        command @ (Command::Keys(_)
+        | Command::Upstream(_)
+        | Command::Admin(_)
+        | Command::Migrate) => {
             let storage = match StorageConfig::load(path.as_deref(), &process_env()) {
                 Ok(s) => s,
                 Err(problems) => return config_error(&problems),
             };
             match command {
                 Command::Keys(k) => keys::run(&storage, k).await,
+                Command::Upstream(u) => upstream::run(path.as_deref(), &storage, u).await,
+                Command::Admin(a) => admin::run(&storage, a).await,
                 _ => check::migrate(&storage).await,
             }
         }

@@ -4,6 +4,7 @@
 //! (`usage::writer`).
 
 mod keys;
+mod upstream_keys;
 mod usage;
 
 use std::str::FromStr;
@@ -13,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use keys::{KeyRecord, KeyStatus, NewKey};
+pub use upstream_keys::{NewUpstreamKey, StoredUpstreamKey, UpstreamKeyRow, UpstreamKeyStatus};
 pub use usage::UsageRowView;
 
 /// Errors from the store.
@@ -33,6 +35,19 @@ pub enum StoreError {
     /// A stored value is not what the schema promises.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// A row with that id exists already.
+    #[error("{what} {id} already exists: choose another id, or remove the existing one first")]
+    Duplicate { what: &'static str, id: String },
+    /// What was given cannot be stored; the message says which field and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// Stored upstream keys that the master key cannot open (never used as plaintext).
+    #[error("upstream key(s) {} cannot be decrypted with the current master key (fingerprint {fingerprint}): {reason}", ids.join(", "))]
+    Undecryptable {
+        ids: Vec<String>,
+        fingerprint: String,
+        reason: String,
+    },
 }
 
 /// The database.

@@ -11,3 +11,4 @@ mod lifecycle;
 mod pool;
 mod relay;
 mod routing;
+mod upstream_cli;

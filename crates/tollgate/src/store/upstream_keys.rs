@@ -1,0 +1,469 @@
+//! Upstream key rows: the secret sealed under the master key (AES-256-GCM), limits
+//! and routing attributes in clear. Every change bumps `revisions.upstream_keys` in
+//! its own transaction, so running gateways can poll for it like for client keys.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{now_ms, Store, StoreError};
+use crate::config::Secret;
+use crate::secrets::{self, MasterKey, Sealed};
+
+/// Longest accepted upstream key, in bytes.
+const MAX_SECRET_BYTES: usize = 4096;
+/// Longest accepted id, provider, region or tier.
+const MAX_NAME_CHARS: usize = 64;
+/// Nano-units in one unit of currency (budgets are stored as integers).
+const NANOS: f64 = 1e9;
+
+/// Whether a stored upstream key may serve calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKeyStatus {
+    /// In rotation.
+    Enabled,
+    /// Out of rotation until enabled again.
+    Disabled,
+}
+
+impl UpstreamKeyStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamKeyStatus::Enabled => "enabled",
+            UpstreamKeyStatus::Disabled => "disabled",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "enabled" => Ok(UpstreamKeyStatus::Enabled),
+            "disabled" => Ok(UpstreamKeyStatus::Disabled),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown upstream key status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// An upstream key as the pool needs it: the secret decrypted.
+#[derive(Debug, Clone)]
+pub struct StoredUpstreamKey {
+    pub id: String,
+    pub provider: String,
+    pub secret: Secret,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub daily_budget: Option<f64>,
+    pub region: Option<String>,
+    pub weight: u32,
+    pub tier: Option<String>,
+    pub status: UpstreamKeyStatus,
+}
+
+/// An upstream key's metadata, for listings: never the secret, only its masked form.
+#[derive(Debug, Clone)]
+pub struct UpstreamKeyRow {
+    pub id: String,
+    pub provider: String,
+    pub status: UpstreamKeyStatus,
+    /// First 4 + `…` + last 4 characters of the secret.
+    pub masked: String,
+    /// Fingerprint of the master key the secret is sealed under.
+    pub key_fingerprint: String,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub daily_budget: Option<f64>,
+    pub region: Option<String>,
+    pub weight: u32,
+    pub tier: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What is needed to add an upstream key.
+#[derive(Debug, Clone)]
+pub struct NewUpstreamKey {
+    pub id: String,
+    pub provider: String,
+    pub secret: Secret,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u32>,
+    pub daily_budget: Option<f64>,
+    pub region: Option<String>,
+    pub weight: u32,
+    pub tier: Option<String>,
+}
+
+impl NewUpstreamKey {
+    /// Checks every field; the message says which field and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        check_name("id", &self.id)?;
+        check_name("provider", &self.provider)?;
+        if let Some(region) = &self.region {
+            check_name("region", region)?;
+        }
+        if let Some(tier) = &self.tier {
+            check_name("tier", tier)?;
+        }
+        let secret = self.secret.expose();
+        if secret.is_empty() {
+            return Err("the upstream key is empty: pass it on standard input".to_owned());
+        }
+        if secret.len() > MAX_SECRET_BYTES {
+            return Err(format!(
+                "the upstream key is {} bytes; at most {MAX_SECRET_BYTES} are accepted",
+                secret.len()
+            ));
+        }
+        if secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(
+                "the upstream key contains spaces or control characters: pass only the key, on one line"
+                    .to_owned(),
+            );
+        }
+        for (field, value) in [("rpm", self.rpm), ("tpm", self.tpm)] {
+            if value == Some(0) {
+                return Err(format!(
+                    "{field} must be a positive number (omit it for no limit)"
+                ));
+            }
+        }
+        if self.weight == 0 {
+            return Err("weight must be a positive number (1 by default)".to_owned());
+        }
+        if let Some(budget) = self.daily_budget {
+            budget_nanos(budget)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ids, providers, regions and tiers: 1–64 of `[A-Za-z0-9_.-]`.
+fn check_name(field: &str, value: &str) -> Result<(), String> {
+    let valid_chars = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if value.is_empty() || value.chars().count() > MAX_NAME_CHARS || !valid_chars {
+        return Err(format!(
+            "{field} {value:?} is not valid: use 1 to {MAX_NAME_CHARS} of the characters A-Z a-z 0-9 _ . -"
+        ));
+    }
+    Ok(())
+}
+
+/// A budget in currency units → stored nano-units.
+fn budget_nanos(budget: f64) -> Result<i64, String> {
+    let nanos = (budget * NANOS).round();
+    // i64::MAX is not exactly representable; stay well below it.
+    if !budget.is_finite() || !(1.0..9.0e18).contains(&nanos) {
+        return Err(format!(
+            "daily budget {budget} is not valid: use a positive amount below 9000000000 (omit it for no budget)"
+        ));
+    }
+    Ok(nanos as i64)
+}
+
+const COLUMNS: &str = "id, provider, status, nonce, ciphertext, key_fingerprint, masked, rpm, tpm, daily_budget_nanos, region, weight, tier, created_at, updated_at";
+
+fn row_meta(row: &SqliteRow) -> Result<UpstreamKeyRow, StoreError> {
+    let id: String = row.try_get("id")?;
+    let small = |column: &str| -> Result<Option<u32>, StoreError> {
+        let value: Option<i64> = row.try_get(column)?;
+        value
+            .map(|v| {
+                u32::try_from(v).map_err(|_| {
+                    StoreError::Corrupt(format!("upstream key {id}: {column} {v} is out of range"))
+                })
+            })
+            .transpose()
+    };
+    let weight = small("weight")?.unwrap_or(1);
+    let nanos: Option<i64> = row.try_get("daily_budget_nanos")?;
+    Ok(UpstreamKeyRow {
+        provider: row.try_get("provider")?,
+        status: UpstreamKeyStatus::parse(row.try_get("status")?)?,
+        masked: row.try_get("masked")?,
+        key_fingerprint: row.try_get("key_fingerprint")?,
+        rpm: small("rpm")?,
+        tpm: small("tpm")?,
+        daily_budget: nanos.map(|n| n as f64 / NANOS),
+        region: row.try_get("region")?,
+        weight,
+        tier: row.try_get("tier")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        id,
+    })
+}
+
+/// The sealed secret of a row; a reason when the stored text is not even base64.
+fn row_sealed(row: &SqliteRow) -> Result<Sealed, StoreError> {
+    let decode = |column: &str| -> Result<Vec<u8>, StoreError> {
+        let text: String = row.try_get(column)?;
+        BASE64
+            .decode(text)
+            .map_err(|_| StoreError::Corrupt(format!("{column} is not base64")))
+    };
+    Ok(Sealed {
+        nonce: decode("nonce")?,
+        ciphertext: decode("ciphertext")?,
+        key_fingerprint: row.try_get("key_fingerprint")?,
+    })
+}
+
+/// Opens every row's secret; any failure names every id that failed.
+fn open_all(
+    rows: &[SqliteRow],
+    master: &MasterKey,
+) -> Result<Vec<(UpstreamKeyRow, Secret)>, StoreError> {
+    let mut opened = Vec::with_capacity(rows.len());
+    let mut failed: Vec<String> = Vec::new();
+    let mut reason = String::new();
+    for row in rows {
+        let meta = row_meta(row)?;
+        let secret = row_sealed(row)
+            .map_err(|e| e.to_string())
+            .and_then(|sealed| master.decrypt(&sealed).map_err(|e| e.to_string()));
+        match secret {
+            Ok(secret) => opened.push((meta, secret)),
+            Err(e) => {
+                if failed.is_empty() {
+                    reason = e;
+                }
+                failed.push(meta.id);
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(opened)
+    } else {
+        Err(StoreError::Undecryptable {
+            ids: failed,
+            fingerprint: master.fingerprint(),
+            reason,
+        })
+    }
+}
+
+fn not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        what: "upstream key",
+        id: id.to_owned(),
+    }
+}
+
+impl Store {
+    /// Adds an enabled upstream key, its secret sealed under `master`.
+    pub async fn insert_upstream_key(
+        &self,
+        key: &NewUpstreamKey,
+        master: &MasterKey,
+    ) -> Result<(), StoreError> {
+        key.validate().map_err(StoreError::Invalid)?;
+        let sealed = master.encrypt(key.secret.expose());
+        let budget = key
+            .daily_budget
+            .map(budget_nanos)
+            .transpose()
+            .map_err(StoreError::Invalid)?;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO upstream_keys ({COLUMNS}) VALUES (?, ?, 'enabled', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&key.id)
+        .bind(&key.provider)
+        .bind(BASE64.encode(&sealed.nonce))
+        .bind(BASE64.encode(&sealed.ciphertext))
+        .bind(&sealed.key_fingerprint)
+        .bind(secrets::mask(key.secret.expose()))
+        .bind(key.rpm.map(i64::from))
+        .bind(key.tpm.map(i64::from))
+        .bind(budget)
+        .bind(&key.region)
+        .bind(i64::from(key.weight))
+        .bind(&key.tier)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Duplicate {
+                    what: "upstream key",
+                    id: key.id.clone(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // One master key for the whole table: a CLI run elsewhere (another directory,
+        // another tollgate.key) must not seal keys that the gateways cannot open.
+        let other: Option<String> = sqlx::query_scalar(
+            "SELECT key_fingerprint FROM upstream_keys WHERE key_fingerprint <> ? LIMIT 1",
+        )
+        .bind(&sealed.key_fingerprint)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(other) = other {
+            return Err(StoreError::Invalid(format!(
+                "the stored upstream keys are sealed under master key {other}, but this master key is {}: set TOLLGATE_MASTER_KEY, or run from the directory holding the gateway's tollgate.key",
+                sealed.key_fingerprint
+            )));
+        }
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every upstream key with its secret opened under `master`, oldest first. A row
+    /// that cannot be opened fails the whole call, naming its id: it is never used as
+    /// plaintext, and a pool is not silently built without it.
+    pub async fn list_upstream_keys(
+        &self,
+        master: &MasterKey,
+    ) -> Result<Vec<StoredUpstreamKey>, StoreError> {
+        let rows = self.fetch_upstream_rows().await?;
+        let opened = open_all(&rows, master)?;
+        Ok(opened
+            .into_iter()
+            .map(|(row, secret)| StoredUpstreamKey {
+                id: row.id,
+                provider: row.provider,
+                secret,
+                rpm: row.rpm,
+                tpm: row.tpm,
+                daily_budget: row.daily_budget,
+                region: row.region,
+                weight: row.weight,
+                tier: row.tier,
+                status: row.status,
+            })
+            .collect())
+    }
+
+    /// Every upstream key's metadata (no secret), oldest first: for listings.
+    pub async fn list_upstream_key_rows(&self) -> Result<Vec<UpstreamKeyRow>, StoreError> {
+        self.fetch_upstream_rows()
+            .await?
+            .iter()
+            .map(row_meta)
+            .collect()
+    }
+
+    async fn fetch_upstream_rows(&self) -> Result<Vec<SqliteRow>, StoreError> {
+        Ok(sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM upstream_keys ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Enables or disables a key. Setting the status it already has changes nothing
+    /// (and does not bump the revision).
+    pub async fn set_upstream_key_status(
+        &self,
+        id: &str,
+        status: UpstreamKeyStatus,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE upstream_keys SET status = ?, updated_at = ? WHERE id = ? AND status <> ?",
+        )
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM upstream_keys WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return match exists {
+                Some(_) => Ok(()),
+                None => Err(not_found(id)),
+            };
+        }
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a key for good.
+    pub async fn delete_upstream_key(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM upstream_keys WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found(id));
+        }
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The change counter of the upstream key table.
+    pub async fn upstream_keys_revision(&self) -> Result<i64, StoreError> {
+        let value: i64 =
+            sqlx::query_scalar("SELECT value FROM revisions WHERE name = 'upstream_keys'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(value)
+    }
+
+    /// Re-encrypts every row from `old` to `new` in one transaction; answers how many
+    /// rows. If any row cannot be opened with `old`, nothing changes and the error
+    /// names every such id.
+    ///
+    /// The revision is deliberately not bumped: the set of keys and their plaintexts
+    /// are unchanged, and gateways still holding `old` could not reload them anyway.
+    pub async fn reencrypt_upstream_keys(
+        &self,
+        old: &MasterKey,
+        new: &MasterKey,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Take the write lock first, so no other writer slips in between the read and
+        // the updates (SQLite cannot upgrade a read transaction once another committed).
+        sqlx::query("UPDATE revisions SET value = value WHERE name = 'upstream_keys'")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM upstream_keys"))
+            .fetch_all(&mut *tx)
+            .await?;
+        let opened = open_all(&rows, old)?;
+        let now = now_ms();
+        for (row, secret) in &opened {
+            let sealed = new.encrypt(secret.expose());
+            sqlx::query(
+                "UPDATE upstream_keys SET nonce = ?, ciphertext = ?, key_fingerprint = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(BASE64.encode(&sealed.nonce))
+            .bind(BASE64.encode(&sealed.ciphertext))
+            .bind(&sealed.key_fingerprint)
+            .bind(now)
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(opened.len())
+    }
+}
+
+async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE revisions SET value = value + 1 WHERE name = 'upstream_keys'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+use super::*;
+use crate::secrets::MasterKey;
+
+const SECRET: &str = "sk-test-0123456789abcdefSECRET";
+
+async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::open(&url).await.expect("opens");
+    (dir, store)
+}
+
+fn new_key(id: &str) -> NewUpstreamKey {
+    NewUpstreamKey {
+        id: id.to_owned(),
+        provider: "openai".to_owned(),
+        secret: Secret::new(SECRET),
+        rpm: Some(3500),
+        tpm: None,
+        daily_budget: Some(12.5),
+        region: Some("us".to_owned()),
+        weight: 3,
+        tier: None,
+    }
+}
+
+#[tokio::test]
+async fn insert_list_and_revisions() {
+    let (_dir, store) = temp_store().await;
+    let master = MasterKey::generate();
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 0);
+    store
+        .insert_upstream_key(&new_key("oa-1"), &master)
+        .await
+        .expect("insert");
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 1);
+
+    let keys = store.list_upstream_keys(&master).await.expect("list");
+    assert_eq!(keys.len(), 1);
+    let k = &keys[0];
+    assert_eq!(k.secret.expose(), SECRET);
+    assert_eq!(
+        (k.rpm, k.tpm, k.daily_budget),
+        (Some(3500), None, Some(12.5))
+    );
+    assert_eq!((k.weight, k.region.as_deref()), (3, Some("us")));
+    assert_eq!(k.status, UpstreamKeyStatus::Enabled);
+
+    let rows = store.list_upstream_key_rows().await.expect("rows");
+    assert_eq!(rows[0].masked, "sk-t…CRET");
+    assert_eq!(rows[0].key_fingerprint, master.fingerprint());
+
+    let dup = store.insert_upstream_key(&new_key("oa-1"), &master).await;
+    assert!(matches!(dup, Err(StoreError::Duplicate { .. })), "{dup:?}");
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 1);
+
+    store
+        .set_upstream_key_status("oa-1", UpstreamKeyStatus::Disabled)
+        .await
+        .expect("disable");
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 2);
+    store
+        .set_upstream_key_status("oa-1", UpstreamKeyStatus::Disabled)
+        .await
+        .expect("no-op");
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 2);
+    let missing = store
+        .set_upstream_key_status("nope", UpstreamKeyStatus::Enabled)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    store.delete_upstream_key("oa-1").await.expect("delete");
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 3);
+    assert!(matches!(
+        store.delete_upstream_key("oa-1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn undecryptable_rows_are_named_and_block_reencryption() {
+    let (_dir, store) = temp_store().await;
+    let a = MasterKey::generate();
+    for id in ["a-good", "b-stray", "c-altered"] {
+        store
+            .insert_upstream_key(&new_key(id), &a)
+            .await
+            .expect("insert");
+    }
+    // One row sealed under another key, one altered.
+    let foreign = MasterKey::generate().encrypt(SECRET);
+    sqlx::query(
+        "UPDATE upstream_keys SET ciphertext = ?, key_fingerprint = ? WHERE id = 'b-stray'",
+    )
+    .bind(BASE64.encode(&foreign.ciphertext))
+    .bind(&foreign.key_fingerprint)
+    .execute(&store.pool)
+    .await
+    .expect("update");
+    sqlx::query(
+        "UPDATE upstream_keys SET ciphertext = 'AAAA' || ciphertext WHERE id = 'c-altered'",
+    )
+    .execute(&store.pool)
+    .await
+    .expect("update");
+    let err = store.list_upstream_keys(&a).await.expect_err("stray");
+    let text = err.to_string();
+    assert!(
+        text.contains("b-stray, c-altered") && !text.contains("a-good"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET));
+
+    let c = MasterKey::generate();
+    let err = store
+        .reencrypt_upstream_keys(&a, &c)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("b-stray, c-altered"), "{err}");
+    // Nothing changed.
+    assert!(store.list_upstream_keys(&c).await.is_err());
+    store.delete_upstream_key("b-stray").await.expect("delete");
+    store
+        .delete_upstream_key("c-altered")
+        .await
+        .expect("delete");
+
+    let rev = store.upstream_keys_revision().await.expect("rev");
+    assert_eq!(
+        store
+            .reencrypt_upstream_keys(&a, &c)
+            .await
+            .expect("rotates"),
+        1
+    );
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), rev);
+    assert_eq!(
+        store.list_upstream_keys(&c).await.expect("new key")[0]
+            .secret
+            .expose(),
+        SECRET
+    );
+    assert!(store.list_upstream_keys(&a).await.is_err());
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_with_the_field_named() {
+    let (_dir, store) = temp_store().await;
+    let master = MasterKey::generate();
+    let cases: Vec<(NewUpstreamKey, &str)> = vec![
+        (
+            NewUpstreamKey {
+                id: "bad id".into(),
+                ..new_key("x")
+            },
+            "id \"bad id\"",
+        ),
+        (
+            NewUpstreamKey {
+                id: String::new(),
+                ..new_key("x")
+            },
+            "id \"\"",
+        ),
+        (
+            NewUpstreamKey {
+                provider: "a/b".into(),
+                ..new_key("x")
+            },
+            "provider",
+        ),
+        (
+            NewUpstreamKey {
+                secret: Secret::new(""),
+                ..new_key("x")
+            },
+            "empty",
+        ),
+        (
+            NewUpstreamKey {
+                secret: Secret::new("a b"),
+                ..new_key("x")
+            },
+            "spaces",
+        ),
+        (
+            NewUpstreamKey {
+                rpm: Some(0),
+                ..new_key("x")
+            },
+            "rpm",
+        ),
+        (
+            NewUpstreamKey {
+                tpm: Some(0),
+                ..new_key("x")
+            },
+            "tpm",
+        ),
+        (
+            NewUpstreamKey {
+                weight: 0,
+                ..new_key("x")
+            },
+            "weight",
+        ),
+        (
+            NewUpstreamKey {
+                daily_budget: Some(-1.0),
+                ..new_key("x")
+            },
+            "daily budget",
+        ),
+        (
+            NewUpstreamKey {
+                daily_budget: Some(f64::NAN),
+                ..new_key("x")
+            },
+            "daily budget",
+        ),
+    ];
+    for (key, expected) in cases {
+        let err = store
+            .insert_upstream_key(&key, &master)
+            .await
+            .expect_err(expected);
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert!(err.to_string().contains(expected), "{err} lacks {expected}");
+    }
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 0);
+}
+
+#[tokio::test]
+async fn a_second_master_key_cannot_seal_into_the_same_table() {
+    let (_dir, store) = temp_store().await;
+    let (a, b) = (MasterKey::generate(), MasterKey::generate());
+    store
+        .insert_upstream_key(&new_key("one"), &a)
+        .await
+        .expect("insert");
+    let err = store
+        .insert_upstream_key(&new_key("two"), &b)
+        .await
+        .expect_err("other master key");
+    assert!(err.to_string().contains(&a.fingerprint()), "{err}");
+    assert_eq!(store.list_upstream_key_rows().await.expect("rows").len(), 1);
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 1);
+}
