@@ -15,6 +15,7 @@ use crate::auth::{index, KeyIndex};
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::providers::{Timeouts, Upstream};
 use crate::routing::ModelTable;
+use crate::secrets::MasterKey;
 use crate::store::{Store, StoreError};
 use crate::usage::{queue::QUEUE_CAPACITY, writer, UsageSink};
 
@@ -70,9 +71,21 @@ impl RunningGateway {
 }
 
 /// Opens storage, starts providers and background tasks, and serves on `listener`.
-pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGateway, StartError> {
+/// `master_key` opens the upstream keys stored encrypted in the database.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    master_key: MasterKey,
+) -> Result<RunningGateway, StartError> {
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let store = Store::open(&config.storage.database_url).await?;
+    let upstream_revision = store.upstream_keys_revision().await?;
+    let stored = store.list_upstream_keys(&master_key).await?;
+    for key in &stored {
+        if !config.providers.iter().any(|p| p.name == key.provider) {
+            tracing::warn!(upstream_key = %key.id, provider = %key.provider, "a stored upstream key names a provider that is not configured; it is not used");
+        }
+    }
     let (index, revision) = KeyIndex::load(&store).await?;
     let keys = Arc::new(index);
 
@@ -96,11 +109,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
                 provider.base_url.clone()
             }
         };
-        let upstream =
-            Upstream::new(provider, base_url, timeouts).map_err(|e| StartError::BaseUrl {
+        let upstream = Upstream::new(provider, base_url, timeouts, &stored).map_err(|e| {
+            StartError::BaseUrl {
                 provider: provider.name.clone(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         upstreams.push(upstream);
     }
     let models = ModelTable::new(&config.models, &config.providers, &config.tiers);
@@ -127,12 +141,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<RunningGatew
         started_at_s: chrono::Utc::now().timestamp().max(0) as u64,
     });
     let stop = CancellationToken::new();
+    let upstream_sync = tokio::spawn(refresh_upstream_keys(
+        gateway.clone(),
+        master_key,
+        upstream_revision,
+        background_stop.clone(),
+    ));
     let router = crate::http::router(gateway.clone());
     let signal = stop.clone();
     let task = tokio::spawn(async move {
         crate::http::server::serve(listener, router, signal, grace).await;
         background_stop.cancel();
         let _ = refresher.await;
+        let _ = upstream_sync.await;
         writer_stop.cancel();
         if let Err(e) = writer_task.await {
             tracing::error!(error = %e, "the usage writer failed");
@@ -170,4 +191,46 @@ fn mock_options(config: &Config, provider: &ProviderConfig) -> MockOptions {
         options.models = models;
     }
     options
+}
+
+/// How often stored upstream keys are checked for changes.
+const UPSTREAM_REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Polls the stored upstream keys' revision until `stop` and applies changes to the
+/// pools. When a row cannot be decrypted (the master key was rotated and this gateway
+/// still has the old one), the pools keep their last good keys until a restart.
+async fn refresh_upstream_keys(
+    gateway: AppState,
+    master_key: MasterKey,
+    mut revision: i64,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(UPSTREAM_REFRESH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let current = match gateway.store.upstream_keys_revision().await {
+            Ok(current) if current == revision => continue,
+            Ok(current) => current,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the upstream key revision; keeping the current keys");
+                continue;
+            }
+        };
+        match gateway.store.list_upstream_keys(&master_key).await {
+            Ok(stored) => {
+                for upstream in &gateway.upstreams {
+                    upstream.apply_stored(&stored);
+                }
+                revision = current;
+                tracing::info!(stored_keys = stored.len(), "upstream keys reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "stored upstream keys cannot be loaded; keeping the current keys (restart with the current master key)")
+            }
+        }
+    }
 }

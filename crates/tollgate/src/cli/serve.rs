@@ -1,12 +1,14 @@
 //! `tollgate serve`: run until SIGINT/SIGTERM, then shut down gracefully.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
 use crate::app;
-use crate::config::Config;
+use crate::config::{process_env, Config};
+use crate::secrets::{MasterKey, MasterKeySource, DEFAULT_KEY_FILE};
 
 /// Serves until a shutdown signal; exit 0 after a clean shutdown.
 pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
@@ -26,7 +28,19 @@ pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let running = match app::start(config, listener).await {
+    let master_key = match MasterKey::load(&process_env(), Path::new(DEFAULT_KEY_FILE)) {
+        Ok((key, MasterKeySource::Environment)) => key,
+        Ok((key, MasterKeySource::File { path, created })) => {
+            let verb = if created { "generated" } else { "read" };
+            tracing::warn!("the master key that encrypts stored upstream keys was {verb} from {}; production must set TOLLGATE_MASTER_KEY", path.display());
+            key
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = match app::start(config, listener, master_key).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -16,6 +16,7 @@ pub use reply::{Call, UpstreamBody, UpstreamReply};
 
 use crate::config::{ProviderConfig, ProviderKind, Secret};
 use crate::pool::{KeyAttributes, KeyPool, Limits, UpstreamKey};
+use crate::store::{StoredUpstreamKey, UpstreamKeyStatus};
 
 /// What the client called; decides the upstream path and the capability needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct Upstream {
     adapter: Adapter,
     pub pool: KeyPool,
     client: client::HttpClient,
+    /// The provider's configuration, to rebuild its key list when stored keys change.
+    config: ProviderConfig,
 }
 
 /// The protocol a provider speaks, with its endpoint URIs parsed once.
@@ -90,6 +93,59 @@ impl Adapter {
     }
 }
 
+/// A provider's keys: the configured ones, then those stored for it (with whether each
+/// is enabled); a provider with none gets one keyless default key.
+fn pool_keys(config: &ProviderConfig, stored: &[StoredUpstreamKey]) -> Vec<(UpstreamKey, bool)> {
+    let attributes = |rpm,
+                      tpm,
+                      daily_budget: Option<f64>,
+                      weight,
+                      region: &Option<String>,
+                      tier: &Option<String>| KeyAttributes {
+        limits: Limits {
+            rpm,
+            tpm,
+            daily_budget_nanos: daily_budget.map(|b| (b * 1e9).round() as i64),
+        },
+        weight,
+        region: region.clone(),
+        tier: tier.clone(),
+    };
+    let configured = config.keys.iter().map(|k| {
+        let key = UpstreamKey::new(
+            &k.id,
+            Some(k.secret.clone()),
+            attributes(k.rpm, k.tpm, k.daily_budget, k.weight, &k.region, &k.tier),
+        );
+        (key, true)
+    });
+    let from_store = stored
+        .iter()
+        .filter(|k| k.provider == config.name)
+        .map(|k| {
+            let key = UpstreamKey::new(
+                &k.id,
+                Some(k.secret.clone()),
+                attributes(k.rpm, k.tpm, k.daily_budget, k.weight, &k.region, &k.tier),
+            );
+            (key, k.status == UpstreamKeyStatus::Enabled)
+        });
+    let mut keys: Vec<(UpstreamKey, bool)> = configured.chain(from_store).collect();
+    if keys.is_empty() {
+        // Keyless servers (Ollama, a local vLLM) and the built-in mock.
+        let secret = (config.kind == ProviderKind::Mock).then(|| Secret::new("mock"));
+        let default = KeyAttributes {
+            weight: 1,
+            ..KeyAttributes::default()
+        };
+        keys.push((
+            UpstreamKey::new(&format!("{}-default", config.name), secret, default),
+            true,
+        ));
+    }
+    keys
+}
+
 /// Timeouts for one upstream call.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -98,51 +154,38 @@ pub struct Timeouts {
 }
 
 impl Upstream {
-    /// Builds a provider from its configuration; `base_url` overrides the configured
-    /// one (the built-in mock's address is known only at start).
+    /// Builds a provider from its configuration and the keys stored for it;
+    /// `base_url` overrides the configured one (the built-in mock's address is known
+    /// only at start).
     pub fn new(
         config: &ProviderConfig,
         base_url: String,
         timeouts: Timeouts,
+        stored: &[StoredUpstreamKey],
     ) -> Result<Upstream, http::uri::InvalidUri> {
         let adapter = Adapter::new(config.kind, &base_url)?;
-        let mut keys: Vec<UpstreamKey> = config
-            .keys
-            .iter()
-            .map(|k| {
-                let attributes = KeyAttributes {
-                    limits: Limits {
-                        rpm: k.rpm,
-                        tpm: k.tpm,
-                        daily_budget_nanos: k.daily_budget.map(|b| (b * 1e9).round() as i64),
-                    },
-                    weight: k.weight,
-                    region: k.region.clone(),
-                    tier: k.tier.clone(),
-                };
-                UpstreamKey::new(&k.id, Some(k.secret.clone()), attributes)
-            })
+        let keys = pool_keys(config, stored)
+            .into_iter()
+            .map(|(key, _)| key)
             .collect();
-        if keys.is_empty() {
-            // Keyless servers (Ollama, a local vLLM) and the built-in mock.
-            let secret = (config.kind == ProviderKind::Mock).then(|| Secret::new("mock"));
-            keys.push(UpstreamKey::new(
-                &format!("{}-default", config.name),
-                secret,
-                KeyAttributes {
-                    weight: 1,
-                    ..KeyAttributes::default()
-                },
-            ));
-        }
-        Ok(Upstream {
+        let pool = KeyPool::new(keys, config.strategy);
+        let upstream = Upstream {
             name: config.name.as_str().into(),
             kind: config.kind,
             base_url,
             adapter,
-            pool: KeyPool::new(keys, config.strategy),
+            pool,
             client: client::build(timeouts.connect),
-        })
+            config: config.clone(),
+        };
+        upstream.apply_stored(stored);
+        Ok(upstream)
+    }
+
+    /// Brings the pool in line with the keys now stored (added, changed, disabled or
+    /// removed at run time); configured keys always stay.
+    pub fn apply_stored(&self, stored: &[StoredUpstreamKey]) {
+        self.pool.replace(pool_keys(&self.config, stored));
     }
 
     /// Makes one call with `key`: the adapter speaks the provider's protocol and

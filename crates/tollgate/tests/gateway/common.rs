@@ -107,7 +107,7 @@ capabilities = ["embeddings"]
         std::fs::write(&path, text).unwrap();
         let config = Config::load(Some(&path), &env).unwrap_or_else(|p| panic!("{p}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = app::start(config, listener).await.unwrap();
+        let running = app::start(config, listener, master_key()).await.unwrap();
         let url = format!("http://{}", running.addr);
         let (key_id, key) = create_key(&running, "test").await;
         TestGateway {
@@ -167,6 +167,13 @@ capabilities = ["embeddings"]
 }
 
 pub use tollgate::store::UsageRowView;
+
+/// The master key every test gateway (and the CLI it runs beside) uses.
+pub const TEST_MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+pub fn master_key() -> tollgate::secrets::MasterKey {
+    tollgate::secrets::MasterKey::from_text(TEST_MASTER_KEY).unwrap()
+}
 
 /// Inserts a client key through the gateway's store and reloads its index.
 pub async fn create_key(running: &RunningGateway, name: &str) -> (String, String) {

@@ -139,3 +139,80 @@ async fn three_hundred_concurrent_calls_never_exceed_a_key_rpm() {
         200
     );
 }
+
+/// Runs the real `tollgate` binary against the gateway's database.
+fn cli(gw: &TestGateway, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("TOLLGATE_CONFIG")
+        .env("TOLLGATE_STORAGE__DATABASE_URL", &gw.db_url)
+        .env("TOLLGATE_MASTER_KEY", crate::common::TEST_MASTER_KEY)
+        .env("TOLLGATE_LOG", "error")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn keys_added_from_the_cli_join_the_running_pool() {
+    let gw = TestGateway::start().await;
+    let added = cli(
+        &gw,
+        &["upstream", "add", "--provider", "local", "--id", "db-1"],
+        "sk-from-the-store\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while gw.mock.requests_for_key("sk-from-the-store") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stored key was not used within 3 s"
+        );
+        assert_eq!(
+            gw.post("/v1/chat/completions", chat("hi")).await.status(),
+            200
+        );
+    }
+    let stats = gw.running().gateway.upstreams[0].pool.stats();
+    assert_eq!(
+        stats.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["up-1", "db-1"]
+    );
+
+    let disabled = cli(&gw, &["upstream", "disable", "db-1"], "");
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = gw.mock.requests_for_key("sk-from-the-store");
+    for _ in 0..6 {
+        assert_eq!(
+            gw.post("/v1/chat/completions", chat("hi")).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        gw.mock.requests_for_key("sk-from-the-store"),
+        before,
+        "a disabled key is not used"
+    );
+}
