@@ -192,7 +192,11 @@ impl KeyState {
                 return Err(Refusal::Wait(until_tomorrow));
             }
         }
-        self.requests.push_back(now);
+        // Windows are kept only for the quotas a key has: an unlimited key would
+        // otherwise hold a minute of timestamps at full traffic.
+        if limits.rpm.is_some() {
+            self.requests.push_back(now);
+        }
         let entry = self.next_entry;
         self.next_entry += 1;
         if limits.tpm.is_some() {

@@ -489,3 +489,23 @@ fn replacing_keys_keeps_the_state_of_those_that_stay() {
     pool.replace(vec![(key("off", KeyAttributes::default()), true)]);
     assert_eq!(pool.keys()[0].health(), Health::Ok);
 }
+
+#[test]
+fn an_unlimited_key_keeps_no_window() {
+    let pool = KeyPool::new(plain(&["free"]), Strategy::RoundRobin);
+    for _ in 0..1000 {
+        pool.pick(
+            Caller::default(),
+            &none(),
+            &[],
+            Demand {
+                tokens: 10,
+                cost_nanos: 1,
+            },
+        )
+        .expect("key")
+        .settle(10, 1);
+    }
+    assert_eq!(pool.keys()[0].with_state(|s| s.requests_in_window()), 0);
+    assert_eq!(pool.stats()[0].requests, 1000);
+}
