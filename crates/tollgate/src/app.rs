@@ -83,7 +83,7 @@ pub async fn start(
     let stored = store.list_upstream_keys(&master_key).await?;
     for key in &stored {
         if !config.providers.iter().any(|p| p.name == key.provider) {
-            tracing::warn!(upstream_key = %key.id, provider = %key.provider, "a stored upstream key names a provider that is not configured; it is not used");
+            tracing::warn!(upstream_key = %key.key.id, provider = %key.provider, "a stored upstream key names a provider that is not configured; it is not used");
         }
     }
     let (index, revision) = KeyIndex::load(&store).await?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub use error::{UpstreamError, UpstreamErrorKind};
 pub use reply::{Call, UpstreamBody, UpstreamReply};
 
-use crate::config::{ProviderConfig, ProviderKind, Secret};
+use crate::config::{ProviderConfig, ProviderKind, Secret, UpstreamKeyConfig};
 use crate::pool::{KeyAttributes, KeyPool, Limits, UpstreamKey};
 use crate::store::{StoredUpstreamKey, UpstreamKeyStatus};
 
@@ -96,40 +96,11 @@ impl Adapter {
 /// A provider's keys: the configured ones, then those stored for it (with whether each
 /// is enabled); a provider with none gets one keyless default key.
 fn pool_keys(config: &ProviderConfig, stored: &[StoredUpstreamKey]) -> Vec<(UpstreamKey, bool)> {
-    let attributes = |rpm,
-                      tpm,
-                      daily_budget: Option<f64>,
-                      weight,
-                      region: &Option<String>,
-                      tier: &Option<String>| KeyAttributes {
-        limits: Limits {
-            rpm,
-            tpm,
-            daily_budget_nanos: daily_budget.map(|b| (b * 1e9).round() as i64),
-        },
-        weight,
-        region: region.clone(),
-        tier: tier.clone(),
-    };
-    let configured = config.keys.iter().map(|k| {
-        let key = UpstreamKey::new(
-            &k.id,
-            Some(k.secret.clone()),
-            attributes(k.rpm, k.tpm, k.daily_budget, k.weight, &k.region, &k.tier),
-        );
-        (key, true)
-    });
+    let configured = config.keys.iter().map(|k| (pool_key(k), true));
     let from_store = stored
         .iter()
-        .filter(|k| k.provider == config.name)
-        .map(|k| {
-            let key = UpstreamKey::new(
-                &k.id,
-                Some(k.secret.clone()),
-                attributes(k.rpm, k.tpm, k.daily_budget, k.weight, &k.region, &k.tier),
-            );
-            (key, k.status == UpstreamKeyStatus::Enabled)
-        });
+        .filter(|s| s.provider == config.name)
+        .map(|s| (pool_key(&s.key), s.status == UpstreamKeyStatus::Enabled));
     let mut keys: Vec<(UpstreamKey, bool)> = configured.chain(from_store).collect();
     if keys.is_empty() {
         // Keyless servers (Ollama, a local vLLM) and the built-in mock.
@@ -144,6 +115,21 @@ fn pool_keys(config: &ProviderConfig, stored: &[StoredUpstreamKey]) -> Vec<(Upst
         ));
     }
     keys
+}
+
+/// A pool key from a configured or stored one.
+fn pool_key(k: &UpstreamKeyConfig) -> UpstreamKey {
+    let attributes = KeyAttributes {
+        limits: Limits {
+            rpm: k.rpm,
+            tpm: k.tpm,
+            daily_budget_nanos: k.daily_budget.map(|b| (b * 1e9).round() as i64),
+        },
+        weight: k.weight,
+        region: k.region.clone(),
+        tier: k.tier.clone(),
+    };
+    UpstreamKey::new(&k.id, Some(k.secret.clone()), attributes)
 }
 
 /// Timeouts for one upstream call.

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{now_ms, Store, StoreError};
-use crate::config::Secret;
+use crate::config::{Secret, UpstreamKeyConfig};
 use crate::secrets::{self, MasterKey, Sealed};
 
 /// Longest accepted upstream key, in bytes.
@@ -50,16 +50,10 @@ impl UpstreamKeyStatus {
 /// An upstream key as the pool needs it: the secret decrypted.
 #[derive(Debug, Clone)]
 pub struct StoredUpstreamKey {
-    pub id: String,
     pub provider: String,
-    pub secret: Secret,
-    pub rpm: Option<u32>,
-    pub tpm: Option<u32>,
-    pub daily_budget: Option<f64>,
-    pub region: Option<String>,
-    pub weight: u32,
-    pub tier: Option<String>,
     pub status: UpstreamKeyStatus,
+    /// The key itself, in the same form as a configured one.
+    pub key: UpstreamKeyConfig,
 }
 
 /// An upstream key's metadata, for listings: never the secret, only its masked form.
@@ -330,16 +324,18 @@ impl Store {
         Ok(opened
             .into_iter()
             .map(|(row, secret)| StoredUpstreamKey {
-                id: row.id,
                 provider: row.provider,
-                secret,
-                rpm: row.rpm,
-                tpm: row.tpm,
-                daily_budget: row.daily_budget,
-                region: row.region,
-                weight: row.weight,
-                tier: row.tier,
                 status: row.status,
+                key: UpstreamKeyConfig {
+                    id: row.id,
+                    secret,
+                    rpm: row.rpm,
+                    tpm: row.tpm,
+                    daily_budget: row.daily_budget,
+                    region: row.region,
+                    weight: row.weight,
+                    tier: row.tier,
+                },
             })
             .collect())
     }

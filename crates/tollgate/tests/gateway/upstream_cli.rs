@@ -335,8 +335,8 @@ async fn rotation_with_a_key_file_replaces_the_file() {
 
     let keys = store.list_upstream_keys(&new).await.unwrap();
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().all(|k| k.secret.expose() == SECRET));
-    assert_eq!(keys[1].rpm, Some(10));
+    assert!(keys.iter().all(|k| k.key.secret.expose() == SECRET));
+    assert_eq!(keys[1].key.rpm, Some(10));
     let err = store
         .list_upstream_keys(&old)
         .await
@@ -392,6 +392,7 @@ async fn rotation_with_the_environment_prints_the_new_key_once() {
     let store = open_store(dir.path()).await;
     assert_eq!(
         store.list_upstream_keys(&new).await.unwrap()[0]
+            .key
             .secret
             .expose(),
         SECRET

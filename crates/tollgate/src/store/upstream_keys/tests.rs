@@ -37,14 +37,14 @@ async fn insert_list_and_revisions() {
 
     let keys = store.list_upstream_keys(&master).await.expect("list");
     assert_eq!(keys.len(), 1);
-    let k = &keys[0];
+    assert_eq!(keys[0].status, UpstreamKeyStatus::Enabled);
+    let k = &keys[0].key;
     assert_eq!(k.secret.expose(), SECRET);
     assert_eq!(
         (k.rpm, k.tpm, k.daily_budget),
         (Some(3500), None, Some(12.5))
     );
     assert_eq!((k.weight, k.region.as_deref()), (3, Some("us")));
-    assert_eq!(k.status, UpstreamKeyStatus::Enabled);
 
     let rows = store.list_upstream_key_rows().await.expect("rows");
     assert_eq!(rows[0].masked, "sk-t…CRET");
@@ -135,6 +135,7 @@ async fn undecryptable_rows_are_named_and_block_reencryption() {
     assert_eq!(store.upstream_keys_revision().await.expect("rev"), rev);
     assert_eq!(
         store.list_upstream_keys(&c).await.expect("new key")[0]
+            .key
             .secret
             .expose(),
         SECRET
