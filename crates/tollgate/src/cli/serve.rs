@@ -31,8 +31,11 @@ pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
     let master_key = match MasterKey::load(&process_env(), Path::new(DEFAULT_KEY_FILE)) {
         Ok((key, MasterKeySource::Environment)) => key,
         Ok((key, MasterKeySource::File { path, created })) => {
-            let verb = if created { "generated" } else { "read" };
-            tracing::warn!("the master key that encrypts stored upstream keys was {verb} from {}; production must set TOLLGATE_MASTER_KEY", path.display());
+            let how = if created { "generated in" } else { "read from" };
+            tracing::warn!(
+                "the master key that encrypts stored upstream keys was {how} {}; production must set TOLLGATE_MASTER_KEY",
+                path.display()
+            );
             key
         }
         Err(e) => {
