@@ -55,7 +55,6 @@ impl Endpoint {
 pub struct Upstream {
     pub name: Arc<str>,
     pub kind: ProviderKind,
-    pub base_url: String,
     adapter: Adapter,
     pub pool: KeyPool,
     client: client::HttpClient,
@@ -158,7 +157,6 @@ impl Upstream {
         let upstream = Upstream {
             name: config.name.as_str().into(),
             kind: config.kind,
-            base_url,
             adapter,
             pool,
             client: client::build(timeouts.connect),

@@ -96,12 +96,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-
-    /// Quick liveness probe.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -27,13 +27,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-
-    /// Number of stored request log rows.
-    pub async fn count_usage(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM request_logs")
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }
 
 /// A stored request log row, as read back.

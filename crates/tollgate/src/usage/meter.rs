@@ -233,14 +233,13 @@ where
                 meter.first_byte();
             }
             if this.strip_usage_chunk {
-                let out = this.filter(&data.clone());
+                let out = this.filter(data);
                 if out.is_empty() {
                     continue;
                 }
                 return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
             }
-            let data = data.clone();
-            this.observe(&data);
+            this.observe(data);
             return Poll::Ready(Some(Ok(frame)));
         }
     }

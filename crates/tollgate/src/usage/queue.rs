@@ -42,14 +42,4 @@ impl UsageSink {
             tracing::error!(request_id = %row.request_id, reason, dropped_total = total, "usage row dropped");
         }
     }
-
-    /// Rows dropped since start.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Rows waiting in the queue.
-    pub fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
 }
