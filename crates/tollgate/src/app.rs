@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::{local::LocalCounters, Admission, Counters};
 use crate::auth::{index, KeyIndex};
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::providers::{Timeouts, Upstream};
@@ -23,6 +24,8 @@ use crate::usage::{queue::QUEUE_CAPACITY, writer, UsageSink};
 pub struct Gateway {
     pub config: Config,
     pub keys: Arc<KeyIndex>,
+    /// Policy, limits and budgets, with their counters.
+    pub admission: Arc<Admission>,
     pub models: ModelTable,
     /// Providers, in configuration order (routes refer to them by index).
     pub upstreams: Vec<Upstream>,
@@ -130,10 +133,15 @@ pub async fn start(
         background_stop.clone(),
     ));
 
+    let admission = Arc::new(Admission::new(
+        &config,
+        Counters::Local(LocalCounters::new()),
+    ));
     let grace = config.server.shutdown_grace;
     let gateway = Arc::new(Gateway {
         config,
         keys,
+        admission,
         models,
         upstreams,
         usage,

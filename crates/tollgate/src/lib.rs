@@ -1,6 +1,7 @@
 //! Tollgate: an OpenAI-compatible LLM API gateway. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -25,6 +25,8 @@ pub struct ClientKey {
     pub region: Option<String>,
     /// The masked secret, safe to log.
     pub masked: String,
+    /// Permissions, limits, budgets, IP and origin rules.
+    pub policy: crate::admission::KeyPolicy,
 }
 
 impl ClientKey {
@@ -40,6 +42,7 @@ impl ClientKey {
             dedicated_upstream: r.dedicated_upstream,
             region: r.region,
             masked: r.masked,
+            policy: r.policy,
         }
     }
 }

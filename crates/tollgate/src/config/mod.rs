@@ -25,8 +25,11 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// The model table.
     pub models: Vec<ModelConfig>,
-    /// Tiers by name; a key without a tier is `standard`.
+    /// Tiers by name; a key without a tier is `standard`. Always holds `free`,
+    /// `standard` and `premium` (with their default limits unless configured).
     pub tiers: std::collections::BTreeMap<String, TierConfig>,
+    /// `[budgets]`.
+    pub budgets: BudgetsConfig,
     /// True when no provider was configured and the built-in mock serves instead.
     pub builtin_mock: bool,
     /// Things that work but deserve the operator's attention.
@@ -42,7 +45,8 @@ pub struct ServerConfig {
     pub upstream_first_byte_timeout: Duration,
     pub max_retries: u32,
     pub shutdown_grace: Duration,
-    pub trusted_proxies: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::admission::Cidr>,
     pub metrics_token: String,
 }
 
@@ -127,14 +131,43 @@ pub struct UpstreamKeyConfig {
     pub tier: Option<String>,
 }
 
-/// A `[tiers.<name>]` entry: what keys of the tier may use, and how their requests
-/// are routed. (Its rate limits are enforced by the admission layer.)
+/// A `[tiers.<name>]` entry: what keys of the tier may use, how their requests are
+/// routed, and the rate limits of keys that set none of their own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TierConfig {
+    /// Limits of the tier's keys (a key's own limits take precedence).
+    pub limits: crate::admission::RateLimits,
     /// Models (names or aliases) the tier may use; `None`: all.
     pub models: Option<Vec<String>>,
     /// A requested model name → the model that serves it for this tier.
     pub route: std::collections::BTreeMap<String, String>,
+}
+
+/// `[budgets]`: spending limits above single keys, and the downgrade threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetsConfig {
+    /// ISO code of the currency prices and budgets are in.
+    pub currency: String,
+    /// Share of a budget (0–1) past which calls move to their model's `downgrade_to`.
+    pub soft_threshold: f64,
+    pub global_daily: Option<f64>,
+    pub global_monthly: Option<f64>,
+    /// Budgets of every owner (the `--owner` of keys), each counted on its own.
+    pub owner_daily: Option<f64>,
+    pub owner_monthly: Option<f64>,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        BudgetsConfig {
+            currency: "USD".to_owned(),
+            soft_threshold: 0.8,
+            global_daily: None,
+            global_monthly: None,
+            owner_daily: None,
+            owner_monthly: None,
+        }
+    }
 }
 
 /// What a model can do.

@@ -17,9 +17,10 @@ pub struct RawConfig {
     pub models: Vec<RawModel>,
     #[serde(default)]
     pub tiers: std::collections::BTreeMap<String, RawTier>,
-    /// Sections whose enforcement arrives in later releases; accepted so a complete
+    #[serde(default)]
+    pub budgets: RawBudgets,
+    /// A section whose enforcement arrives in a later release; accepted so a complete
     /// configuration file loads, and reported as not yet enforced.
-    pub budgets: Option<toml::Value>,
     pub alerts: Option<toml::Value>,
 }
 
@@ -90,6 +91,17 @@ pub struct RawTier {
     pub models: Option<Vec<String>>,
     #[serde(default)]
     pub route: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudgets {
+    pub currency: Option<String>,
+    pub soft_threshold: Option<f64>,
+    pub global_daily: Option<f64>,
+    pub global_monthly: Option<f64>,
+    pub owner_daily: Option<f64>,
+    pub owner_monthly: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,6 +2,8 @@
 
 use sqlx::Row;
 
+use crate::admission::KeyPolicy;
+
 use super::{now_ms, Store, StoreError};
 
 /// Lifecycle state of a client key.
@@ -52,6 +54,8 @@ pub struct KeyRecord {
     pub expires_at: Option<i64>,
     pub dedicated_upstream: Option<String>,
     pub region: Option<String>,
+    /// Permissions, limits, budgets, IP and origin rules.
+    pub policy: KeyPolicy,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -73,7 +77,7 @@ pub struct NewKey {
 }
 
 const COLUMNS: &str =
-    "id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, created_at, updated_at";
+    "id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, policy, created_at, updated_at";
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
@@ -89,6 +93,8 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
         expires_at: row.try_get("expires_at")?,
         dedicated_upstream: row.try_get("dedicated_upstream")?,
         region: row.try_get("region")?,
+        policy: KeyPolicy::from_json(row.try_get("policy")?)
+            .map_err(|e| StoreError::Corrupt(format!("client key policy: {e}")))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

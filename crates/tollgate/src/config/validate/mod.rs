@@ -147,16 +147,12 @@ impl Validator<'_> {
     fn config(&mut self, raw: RawConfig) -> Config {
         let server = self.server(&raw);
         let storage = self.storage(&raw);
-        for (name, present) in [
-            ("budgets", raw.budgets.is_some()),
-            ("alerts", raw.alerts.is_some()),
-        ] {
-            if present {
-                self.warnings.push(format!(
-                    "[{name}] is accepted but not enforced by this version of tollgate"
-                ));
-            }
+        if raw.alerts.is_some() {
+            self.warnings.push(
+                "[alerts] is accepted but not enforced by this version of tollgate".to_owned(),
+            );
         }
+        let budgets = self.budgets(&raw.budgets);
         let default_strategy = match self.env.get("API_KEY_STRATEGY") {
             Some(s) => self.strategy("API_KEY_STRATEGY", s),
             None => Strategy::RoundRobin,
@@ -205,6 +201,7 @@ impl Validator<'_> {
             providers,
             models,
             tiers,
+            budgets,
             builtin_mock,
             warnings: std::mem::take(&mut self.warnings),
         }

@@ -3,8 +3,33 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::Validator;
-use crate::config::raw::{RawModel, RawTier};
+use crate::admission::RateLimits;
+use crate::config::raw::{RawBudgets, RawModel, RawTier};
 use crate::config::*;
+
+/// Tiers that exist without configuration.
+const BUILTIN_TIERS: [&str; 3] = ["free", "standard", "premium"];
+
+/// A tier's limits: each configured value (`Some(None)`: configured as 0, no limit),
+/// else the built-in default of SPEC §2 (free 10/min 100/h, standard 30/min 300/h,
+/// premium 100/min 1000/h).
+fn tier_limits(name: &str, configured: [Option<Option<u64>>; 6]) -> RateLimits {
+    let (rpm, rph) = match name {
+        "free" => (Some(10), Some(100)),
+        "standard" => (Some(30), Some(300)),
+        "premium" => (Some(100), Some(1000)),
+        _ => (None, None),
+    };
+    let [c_rpm, c_rph, c_rpd, c_tpm, c_tpd, c_month] = configured;
+    RateLimits {
+        rpm: c_rpm.unwrap_or(rpm),
+        rph: c_rph.unwrap_or(rph),
+        rpd: c_rpd.flatten(),
+        tpm: c_tpm.flatten(),
+        tpd: c_tpd.flatten(),
+        tokens_per_month: c_month.flatten(),
+    }
+}
 
 impl Validator<'_> {
     pub(super) fn tiers(
@@ -21,22 +46,22 @@ impl Validator<'_> {
         let mut tiers = BTreeMap::new();
         for (name, t) in raw {
             let path = format!("tiers.{name}");
-            let limits = [
-                ("rpm", t.rpm),
-                ("rph", t.rph),
-                ("rpd", t.rpd),
-                ("tpm", t.tpm),
-                ("tpd", t.tpd),
-                ("tokens_per_month", t.tokens_per_month),
-            ];
-            for (field, value) in limits {
-                if let Some(n) = value {
-                    self.positive(&format!("{path}.{field}"), Some(n), 1);
+            let mut limit = |field: &str, value: Option<i64>| -> Option<Option<u64>> {
+                match value {
+                    None => None,
+                    Some(0) => Some(None),
+                    Some(n) => Some(Some(self.positive(&format!("{path}.{field}"), Some(n), 1))),
                 }
-            }
-            if limits.iter().any(|(_, v)| v.is_some()) {
-                self.warnings.push(format!("[{path}] rate limits are accepted but not enforced by this version of tollgate"));
-            }
+            };
+            let configured = [
+                limit("rpm", t.rpm),
+                limit("rph", t.rph),
+                limit("rpd", t.rpd),
+                limit("tpm", t.tpm),
+                limit("tpd", t.tpd),
+                limit("tokens_per_month", t.tokens_per_month),
+            ];
+            let limits = tier_limits(name, configured);
             for m in t.models.iter().flatten().chain(t.route.values()) {
                 if !open && !known(m) {
                     self.problem(
@@ -49,12 +74,70 @@ impl Validator<'_> {
             tiers.insert(
                 name.clone(),
                 TierConfig {
+                    limits,
                     models: t.models.clone(),
                     route: t.route.clone(),
                 },
             );
         }
+        for name in BUILTIN_TIERS {
+            tiers.entry(name.to_owned()).or_insert_with(|| TierConfig {
+                limits: tier_limits(name, [None; 6]),
+                ..TierConfig::default()
+            });
+        }
         tiers
+    }
+
+    pub(super) fn budgets(&mut self, raw: &RawBudgets) -> BudgetsConfig {
+        let defaults = BudgetsConfig::default();
+        let currency = match &raw.currency {
+            None => defaults.currency.clone(),
+            Some(c) if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => {
+                c.to_ascii_uppercase()
+            }
+            Some(c) => {
+                self.problem(
+                    "budgets.currency",
+                    format!("{c:?} is not a currency code"),
+                    "use a three-letter ISO code such as \"USD\" or \"EUR\"",
+                );
+                defaults.currency.clone()
+            }
+        };
+        let soft_threshold = match raw.soft_threshold {
+            None => defaults.soft_threshold,
+            Some(t) if (0.0..=1.0).contains(&t) => t,
+            Some(t) => {
+                self.problem(
+                    "budgets.soft_threshold",
+                    format!("{t} is not a share of the budget"),
+                    "use a number from 0 to 1, e.g. 0.8 for 80%",
+                );
+                defaults.soft_threshold
+            }
+        };
+        let mut amount = |field: &str, value: Option<f64>| match value {
+            None => None,
+            Some(0.0) => None,
+            Some(v) if v.is_finite() && v > 0.0 => Some(v),
+            Some(v) => {
+                self.problem(
+                    &format!("budgets.{field}"),
+                    format!("{v} is not an amount"),
+                    "use a positive amount in the configured currency, or 0 for none",
+                );
+                None
+            }
+        };
+        BudgetsConfig {
+            currency,
+            soft_threshold,
+            global_daily: amount("global_daily", raw.global_daily),
+            global_monthly: amount("global_monthly", raw.global_monthly),
+            owner_daily: amount("owner_daily", raw.owner_daily),
+            owner_monthly: amount("owner_monthly", raw.owner_monthly),
+        }
     }
 
     pub(super) fn models(

@@ -56,7 +56,7 @@ impl Validator<'_> {
                 s.shutdown_grace_s,
                 30,
             )),
-            trusted_proxies: s.trusted_proxies.clone().unwrap_or_default(),
+            trusted_proxies: self.trusted_proxies(s.trusted_proxies.as_deref().unwrap_or_default()),
             metrics_token: s.metrics_token.clone().unwrap_or_default(),
         }
     }
@@ -93,5 +93,22 @@ impl Validator<'_> {
                 90,
             ) as u32,
         }
+    }
+
+    fn trusted_proxies(&mut self, raw: &[String]) -> Vec<crate::admission::Cidr> {
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, text)| match text.parse() {
+                Ok(cidr) => Some(cidr),
+                Err(why) => {
+                    self.problem(
+                        &format!("server.trusted_proxies[{i}]"),
+                        why,
+                        "list the proxies in front of tollgate as CIDRs, e.g. [\"10.0.0.0/8\"]",
+                    );
+                    None
+                }
+            })
+            .collect()
     }
 }

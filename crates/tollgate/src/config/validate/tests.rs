@@ -105,10 +105,58 @@ fn tiers_name_models_that_exist() {
         "[tiers.free]\nrpm = 10\nmodels = [\"mock-gpt\"]\nroute = { \"gpt-4o\" = \"mock-gpt\" }\n";
     let c = from_text(text, "t.toml", &env(&[])).expect("valid");
     assert_eq!(c.tiers["free"].route["gpt-4o"], "mock-gpt");
-    assert!(c.warnings.iter().any(|w| w.contains("tiers.free")));
+    assert_eq!(c.tiers["free"].limits.rpm, Some(10));
     let bad = "[tiers.free]\nmodels = [\"ghost\"]\n";
     let problems = from_text(bad, "t.toml", &env(&[])).expect_err("invalid").0;
     assert_eq!(problems[0].location, "t.toml: tiers.free");
+}
+
+#[test]
+fn tiers_have_default_limits_that_config_can_change_or_remove() {
+    let c = from_text(
+        "[tiers.standard]\nrph = 0\ntpm = 5000\n",
+        "t.toml",
+        &env(&[]),
+    )
+    .expect("valid");
+    assert_eq!(c.tiers["free"].limits.rpm, Some(10));
+    assert_eq!(c.tiers["free"].limits.rph, Some(100));
+    assert_eq!(c.tiers["premium"].limits.rph, Some(1000));
+    // Configured values replace the defaults; 0 removes one.
+    assert_eq!(c.tiers["standard"].limits.rpm, Some(30));
+    assert_eq!(c.tiers["standard"].limits.rph, None);
+    assert_eq!(c.tiers["standard"].limits.tpm, Some(5000));
+    let bad = from_text("[tiers.free]\nrpm = -1\n", "t.toml", &env(&[]))
+        .expect_err("invalid")
+        .0;
+    assert_eq!(bad[0].location, "t.toml: tiers.free.rpm");
+}
+
+#[test]
+fn budgets_and_trusted_proxies_are_validated() {
+    let c = from_text(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\"]\n[budgets]\ncurrency = \"eur\"\nsoft_threshold = 0.5\nglobal_daily = 100.0\nglobal_monthly = 0\nowner_monthly = 2.0\n",
+        "t.toml",
+        &env(&[]),
+    )
+    .expect("valid");
+    assert_eq!(c.budgets.currency, "EUR");
+    assert_eq!(c.budgets.soft_threshold, 0.5);
+    assert_eq!(c.budgets.global_daily, Some(100.0));
+    assert_eq!(c.budgets.global_monthly, None);
+    assert_eq!(c.budgets.owner_monthly, Some(2.0));
+    assert_eq!(c.server.trusted_proxies.len(), 1);
+    let bad = from_text(
+        "[server]\ntrusted_proxies = [\"nope\"]\n[budgets]\nsoft_threshold = 1.5\nglobal_daily = -3\n",
+        "t.toml",
+        &env(&[]),
+    )
+    .expect_err("invalid")
+    .0;
+    let at: Vec<&str> = bad.iter().map(|p| p.location.as_str()).collect();
+    assert!(at.contains(&"t.toml: server.trusted_proxies[0]"), "{at:?}");
+    assert!(at.contains(&"t.toml: budgets.soft_threshold"), "{at:?}");
+    assert!(at.contains(&"t.toml: budgets.global_daily"), "{at:?}");
 }
 
 #[test]
