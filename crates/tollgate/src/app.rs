@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admission::{local::LocalCounters, Admission, Counters};
+use crate::admission::{Admission, Counters, CountersError};
 use crate::auth::{index, KeyIndex};
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::providers::{Timeouts, Upstream};
@@ -49,6 +49,8 @@ pub enum StartError {
     BaseUrl { provider: String, reason: String },
     #[error("cannot read the listening address: {0}")]
     Listener(std::io::Error),
+    #[error("cannot start the limits and budgets counters: {}", .0.0)]
+    Limits(CountersError),
 }
 
 /// A gateway serving on a listener, until [`RunningGateway::stop`].
@@ -89,7 +91,7 @@ pub async fn start(
             tracing::warn!(upstream_key = %key.key.id, provider = %key.provider, "a stored upstream key names a provider that is not configured; it is not used");
         }
     }
-    let (index, revision) = KeyIndex::load(&store).await?;
+    let (index, revision) = KeyIndex::load(&store, &master_key).await?;
     let keys = Arc::new(index);
 
     let mut mocks: Vec<MockServer> = Vec::new();
@@ -129,14 +131,16 @@ pub async fn start(
     let refresher = tokio::spawn(index::refresh_until(
         keys.clone(),
         store.clone(),
+        master_key.clone(),
         revision,
         background_stop.clone(),
     ));
 
-    let admission = Arc::new(Admission::new(
-        &config,
-        Counters::Local(LocalCounters::new()),
-    ));
+    let counters = Counters::from_config(&config.storage)
+        .await
+        .map_err(StartError::Limits)?;
+    let admission = Arc::new(Admission::new(&config, counters));
+    admission.resume(&store, crate::store::now_ms()).await?;
     let grace = config.server.shutdown_grace;
     let gateway = Arc::new(Gateway {
         config,

@@ -1,14 +1,16 @@
 //! The request path, as one function of plain calls:
-//! read → (policy → admission: later) → route → pool → provider adapter →
-//! stream and meter → settle. Failover loops back through the pool (another key) and
-//! through the route (a fallback model) here, in sight.
+//! read → policy → route → admission (limits, budgets, downgrade) → pool → provider
+//! adapter → stream and meter → settle. Failover loops back through the pool (another
+//! key) and through the route (a fallback model) here, in sight.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use wire::openai::{peek_request, rewrite_request, BodyError};
+use wire::openai::{count_answer_tokens, peek_request, rewrite_request, BodyError};
 
+use crate::admission::check::{check_asks, check_model, Asks, PolicyError};
+use crate::admission::{AdmissionError, Estimate, LimitReport, Refusal};
 use crate::app::Gateway;
 use crate::auth::ClientKey;
 use crate::pool::{self, Demand};
@@ -31,6 +33,22 @@ pub struct RelayRequest {
     pub client_ip: Option<std::net::IpAddr>,
     pub user_agent: Option<http::HeaderValue>,
     pub started: Instant,
+}
+
+/// What became of a call, and what the client is told about its limits.
+pub struct Relayed {
+    pub outcome: Result<RelayResponse, RelayError>,
+    /// The caller's limits after this call (absent when it never reached admission).
+    pub limits: Option<LimitReport>,
+    /// The model the caller asked for, when a cheaper one served it (soft budget).
+    pub downgraded_from: Option<Arc<str>>,
+}
+
+/// What admission told the client-facing side.
+#[derive(Default)]
+struct Notes {
+    limits: Option<LimitReport>,
+    downgraded_from: Option<Arc<str>>,
 }
 
 /// The answer to relay to the client, in OpenAI's format.
@@ -69,6 +87,12 @@ pub enum RelayError {
     /// No model can serve the call.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// The key's policy refuses the call.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A limit or budget refuses the call, or the counters are unreachable.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
     /// Every model and key tried failed; the last error and what was tried.
     #[error("{error}")]
     Upstream {
@@ -78,9 +102,24 @@ pub enum RelayError {
 }
 
 /// Relays one call and meters it.
-pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, RelayError> {
+pub async fn relay(gw: &Gateway, req: RelayRequest) -> Relayed {
     let mut meter = CallMeter::start(draft_row(&req), req.started, gw.usage.clone());
-    match relay_metered(gw, &req, &mut meter).await {
+    let mut notes = Notes::default();
+    let result = relay_metered(gw, &req, &mut meter, &mut notes).await;
+    Relayed {
+        outcome: answer(result, meter),
+        limits: notes.limits,
+        downgraded_from: notes.downgraded_from,
+    }
+}
+
+/// Turns the relay's result into the client's answer; the meter records the row
+/// now (full answers, errors) or when the stream ends.
+fn answer(
+    result: Result<(UpstreamReply, bool), RelayError>,
+    mut meter: CallMeter,
+) -> Result<RelayResponse, RelayError> {
+    match result {
         Ok((
             UpstreamReply::Stream {
                 status,
@@ -104,6 +143,9 @@ pub async fn relay(gw: &Gateway, req: RelayRequest) -> Result<RelayResponse, Rel
             },
             _,
         )) => {
+            let usage = usage.or_else(|| {
+                (status < 300).then(|| meter.estimate_usage(count_answer_tokens(&body)))
+            });
             meter.finish(status, None, usage);
             Ok(RelayResponse {
                 status,
@@ -123,6 +165,7 @@ async fn relay_metered(
     gw: &Gateway,
     req: &RelayRequest,
     meter: &mut CallMeter,
+    notes: &mut Notes,
 ) -> Result<(UpstreamReply, bool), RelayError> {
     let peek = peek_request(&req.body).map_err(RelayError::InvalidBody)?;
     let requested = peek
@@ -140,16 +183,61 @@ async fn relay_metered(
     // client did not ask for it.
     let ask_usage = stream && !peek.wants_usage_chunk();
     let max_output = peek.max_completion_tokens.or(peek.max_tokens);
-
-    // Route: the model asked for (or the one the caller's tier maps it to), then its
-    // fallbacks in order.
     let needs = Needs {
         endpoint: req.endpoint,
         tools: peek.uses_tools(),
         vision: peek.has_images(),
     };
+
+    // Policy: what the call asks for, and the model.
+    let policy = &req.caller.policy;
+    check_asks(
+        policy,
+        Asks {
+            stream,
+            tools: needs.tools,
+            vision: needs.vision,
+            max_tokens: max_output,
+        },
+    )?;
+    // Route: the model asked for (or the one the caller's tier maps it to).
     let tier = req.caller.tier.as_str();
     let primary = gw.models.resolve(requested, tier, needs)?;
+    check_model(policy, requested, &primary.model)?;
+
+    // Admission: limits and budgets hold this call's estimate (or, past a soft budget
+    // threshold, the estimate of the model's cheaper downgrade).
+    let prompt_tokens = count_prompt_tokens(&req.body);
+    let downgrade = gw.models.downgrade(&primary, tier, needs, prompt_tokens);
+    let ask = gw.admission.ask(
+        &req.caller,
+        estimate(prompt_tokens, max_output, &primary),
+        downgrade
+            .as_ref()
+            .map(|cheaper| estimate(prompt_tokens, max_output, cheaper)),
+        now_ms(),
+    );
+    let admitted = match gw.admission.admit(&ask).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            if let AdmissionError::Refused(refusal) = &refused {
+                notes.limits = Some(refusal.report());
+            }
+            return Err(refused.into());
+        }
+    };
+    notes.limits = Some(admitted.report);
+    meter.hold_ticket(gw.admission.clone(), admitted.ticket, prompt_tokens);
+    let primary = match (admitted.downgraded, downgrade) {
+        (true, Some(cheaper)) => {
+            notes.downgraded_from = Some(primary.model.clone());
+            meter.row_mut().downgraded_from = Some(primary.model.clone());
+            cheaper
+        }
+        _ => primary,
+    };
+
+    // Then its fallbacks in order.
     let mut fallbacks = gw.models.fallbacks(&primary, tier, needs).into_iter();
     let mut route = primary;
     let mut attempts: Vec<Attempt> = Vec::new();
@@ -161,7 +249,11 @@ async fn relay_metered(
             model: &route.model,
             upstream_model: &route.upstream_model,
         };
-        let demand = demand(req.body.len(), max_output, &route);
+        let expected = estimate(prompt_tokens, max_output, &route);
+        let demand = Demand {
+            tokens: expected.tokens,
+            cost_nanos: expected.cost_nanos,
+        };
         let (error, keys) = match try_route(gw, req, &route, &call, demand, meter).await {
             Ok(reply) => return Ok((reply, ask_usage)),
             Err(failed) => failed,
@@ -248,16 +340,21 @@ async fn try_route(
     }
 }
 
-/// What a call is expected to use, reserved on the upstream key it goes to: the
-/// prompt estimated from the body's size, plus the output cap (or a default
+/// What a call is expected to use (SPEC §6), reserved by admission and on the
+/// upstream key it goes to: the counted prompt plus the output cap (or a default
 /// allowance), priced at the route's prices.
-fn demand(body_len: usize, max_output: Option<u64>, route: &Route) -> Demand {
-    let prompt = body_len as u64 / 4;
+fn estimate(prompt_tokens: u64, max_output: Option<u64>, route: &Route) -> Estimate {
     let output = max_output.unwrap_or(DEFAULT_OUTPUT_ALLOWANCE);
-    Demand {
-        tokens: prompt + output,
-        cost_nanos: route.prices.cost_nanos(prompt, output),
+    Estimate {
+        tokens: prompt_tokens + output,
+        cost_nanos: route.prices.cost_nanos(prompt_tokens, output),
     }
+}
+
+/// The prompt's tokens, counted over the request body (its JSON punctuation makes
+/// this a slight overestimate, the safe side for reservations).
+fn count_prompt_tokens(body: &[u8]) -> u64 {
+    u64::from(wire::tokens::count(&String::from_utf8_lossy(body)))
 }
 
 /// The output tokens a call without `max_tokens` is expected to use.
@@ -326,6 +423,12 @@ impl RelayError {
             RelayError::Route(RouteError::UnknownModel(_)) => "model_not_found",
             RelayError::Route(RouteError::Unsupported { .. }) => "model_unsupported",
             RelayError::Route(RouteError::NotAllowed { .. }) => "model_not_allowed",
+            RelayError::Policy(e) => e.code(),
+            RelayError::Admission(AdmissionError::Refused(r)) => match **r {
+                Refusal::RateLimited { .. } => "rate_limited",
+                Refusal::BudgetExceeded { .. } => "budget_exceeded",
+            },
+            RelayError::Admission(AdmissionError::Backend(_)) => "limits_unavailable",
             RelayError::Upstream { error, .. } => error.label(),
         }
     }

@@ -217,6 +217,53 @@ pub fn is_usage_only_chunk(json: &[u8]) -> bool {
         && peek_usage(json).is_some()
 }
 
+/// Counts the generated tokens of an answer that reports no usage: the text of every
+/// choice (`message.content`, tool call arguments, or `text`), with [`crate::tokens::count`].
+pub fn count_answer_tokens(body: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| choices_tokens(&v, "message"))
+        .unwrap_or(0)
+}
+
+/// [`count_answer_tokens`] over an event stream: the `delta` text of every chunk.
+pub fn count_stream_answer_tokens(sse: &[u8]) -> u64 {
+    let mut tokens = 0;
+    crate::sse::SseLineSplitter::new().feed(sse, |line| {
+        if let crate::sse::SseLine::Data(payload) = line {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) {
+                tokens += choices_tokens(&v, "delta");
+            }
+        }
+    });
+    tokens
+}
+
+fn choices_tokens(v: &serde_json::Value, part: &str) -> u64 {
+    let count = |t: Option<&serde_json::Value>| {
+        t.and_then(|t| t.as_str())
+            .map_or(0, |t| u64::from(crate::tokens::count(t)))
+    };
+    let Some(choices) = v.get("choices").and_then(|c| c.as_array()) else {
+        return 0;
+    };
+    choices
+        .iter()
+        .map(|choice| {
+            let message = choice.get(part);
+            let calls = message
+                .and_then(|m| m.get("tool_calls"))
+                .and_then(|c| c.as_array())
+                .map_or(0, |calls| {
+                    calls
+                        .iter()
+                        .map(|c| count(c.get("function").and_then(|f| f.get("arguments"))))
+                        .sum()
+                });
+            count(choice.get("text")) + count(message.and_then(|m| m.get("content"))) + calls
+        })
+        .sum()
+}
+
 /// OpenAI's error envelope: `{"error": {...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorEnvelope {
@@ -355,5 +402,25 @@ mod tests {
         let parsed = ErrorEnvelope::parse(&e.to_vec()).expect("parse");
         assert_eq!(parsed, e);
         assert!(String::from_utf8_lossy(&e.to_vec()).contains("\"type\":\"invalid_request_error\""));
+    }
+
+    #[test]
+    fn counts_answer_tokens_when_no_usage_is_reported() {
+        let body =
+            br#"{"choices":[{"message":{"role":"assistant","content":"Hello there friend"}}]}"#;
+        assert_eq!(
+            count_answer_tokens(body),
+            u64::from(crate::tokens::count("Hello there friend"))
+        );
+        let tools = br#"{"choices":[{"message":{"content":null,"tool_calls":[{"function":{"name":"f","arguments":"{\"a\":1}"}}]}}]}"#;
+        assert!(count_answer_tokens(tools) > 0);
+        assert_eq!(
+            count_answer_tokens(br#"{"choices":[{"text":"abcd efgh"}]}"#),
+            2
+        );
+        let sse = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" there\"}}]}\n\ndata: [DONE]\n\n";
+        let expected = crate::tokens::count("Hello") + crate::tokens::count(" there");
+        assert_eq!(count_stream_answer_tokens(sse), u64::from(expected));
+        assert_eq!(count_answer_tokens(b"garbage"), 0);
     }
 }

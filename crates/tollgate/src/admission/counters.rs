@@ -215,6 +215,23 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// The caller's limits, without the refused call.
+    pub fn report(&self) -> LimitReport {
+        match self {
+            Refusal::RateLimited { report, .. } | Refusal::BudgetExceeded { report, .. } => *report,
+        }
+    }
+
+    /// Seconds until the call may succeed.
+    pub fn retry_after_s(&self) -> u64 {
+        match self {
+            Refusal::RateLimited { retry_after_s, .. }
+            | Refusal::BudgetExceeded { retry_after_s, .. } => *retry_after_s,
+        }
+    }
+}
+
 /// A call's real usage, settled against its ticket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Actual {

@@ -242,13 +242,16 @@ impl LocalCounters {
             .iter()
             .find(|(kind, limit, used, _)| used + need(*kind) > *limit)
             .copied();
+        // Budgets, with this call.
+        let over_budget = budgets
+            .iter()
+            .find(|(_, _, limit, committed)| committed + estimate.cost_nanos > *limit)
+            .copied();
+        // The report: after this call when admitted, else without it.
+        let admitted = refused.is_none() && over_budget.is_none();
         let mut report = LimitReport::default();
         for (kind, limit, used, reset_s) in &set {
-            let after = if refused.is_none() {
-                used + need(*kind)
-            } else {
-                *used
-            };
+            let after = if admitted { used + need(*kind) } else { *used };
             report.set(
                 *kind,
                 Remaining {
@@ -267,21 +270,18 @@ impl LocalCounters {
             }));
         }
 
-        // Budgets, with this call.
-        for (scope, period, limit, committed) in &budgets {
-            if committed + estimate.cost_nanos > *limit {
-                return Err(Box::new(Refusal::BudgetExceeded {
-                    scope: *scope,
-                    period: *period,
-                    limit_nanos: *limit,
-                    committed_nanos: *committed,
-                    retry_after_s: match period {
-                        BudgetPeriod::Daily => p.day_reset_s(),
-                        BudgetPeriod::Monthly => p.month_reset_s(),
-                    },
-                    report,
-                }));
-            }
+        if let Some((scope, period, limit_nanos, committed_nanos)) = over_budget {
+            return Err(Box::new(Refusal::BudgetExceeded {
+                scope,
+                period,
+                limit_nanos,
+                committed_nanos,
+                retry_after_s: match period {
+                    BudgetPeriod::Daily => p.day_reset_s(),
+                    BudgetPeriod::Monthly => p.month_reset_s(),
+                },
+                report,
+            }));
         }
 
         // Admitted: count it.
@@ -341,6 +341,48 @@ impl LocalCounters {
         }
         if ticket.global {
             settle_spend(&mut lock(&self.global));
+        }
+    }
+
+    /// Resumes today's and this month's calls, requests, tokens and spend from the
+    /// request log (admitted calls since the month began), so budgets and day/month
+    /// limits hold across a restart.
+    pub fn seed(&self, totals: &[crate::store::UsageTotals], now_ms: i64) {
+        let p = Periods::at(now_ms);
+        let add = |tally: &mut Tally, period: i64, t: &crate::store::UsageTotals| {
+            let tally = tally.current(period);
+            let (prompt, completion) = (
+                t.prompt_tokens.max(0) as u64,
+                t.completion_tokens.max(0) as u64,
+            );
+            tally.requests += t.requests.max(0) as u64;
+            tally.prompt_tokens += prompt;
+            tally.completion_tokens += completion;
+            tally.tokens += prompt + completion;
+            tally.spent += t.cost_nanos;
+        };
+        for t in totals {
+            if let Some(id) = &t.key_id {
+                let cell = self.key(&Arc::from(id.as_str()));
+                let mut key = lock(&cell);
+                add(&mut key.month, p.month, t);
+                if t.today {
+                    add(&mut key.day, p.day, t);
+                }
+            }
+            if let Some(owner) = &t.owner {
+                let cell = self.owner(&Arc::from(owner.as_str()));
+                let mut spend = lock(&cell);
+                add(&mut spend.month, p.month, t);
+                if t.today {
+                    add(&mut spend.day, p.day, t);
+                }
+            }
+            let mut global = lock(&self.global);
+            add(&mut global.month, p.month, t);
+            if t.today {
+                add(&mut global.day, p.day, t);
+            }
         }
     }
 

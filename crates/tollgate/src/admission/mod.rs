@@ -5,12 +5,17 @@
 //! - `policy`: the key's permissions, limits, budgets, IP and origin rules (data).
 //! - `network`: CIDR ranges and the client address behind trusted proxies.
 //! - `windows`: the sliding minute and the UTC calendar periods.
-//! - `counters`: what a backend is asked and answers; `local`: the in-process backend.
+//! - `counters`: what a backend is asked and answers; `local`: the in-process backend;
+//!   `redis`: the backend shared by replicas; `replay`: nonces seen by this process.
 
+pub mod check;
 pub mod counters;
+pub mod hmac;
 pub mod local;
 pub mod network;
 pub mod policy;
+pub mod redis;
+pub mod replay;
 pub mod windows;
 
 use std::collections::HashMap;
@@ -23,14 +28,38 @@ pub use network::Cidr;
 pub use policy::{Budgets, KeyPolicy, Permissions, RateLimits};
 
 use crate::auth::ClientKey;
-use crate::config::{BudgetsConfig, Config};
+use crate::config::{BudgetsConfig, Config, StorageConfig};
 use local::LocalCounters;
+use replay::ReplaySet;
 
 /// Where the counters live.
 #[derive(Debug)]
 pub enum Counters {
     /// In this process (one replica).
     Local(LocalCounters),
+    /// In Redis, shared by every replica using it.
+    Redis(self::redis::RedisCounters),
+}
+
+impl Counters {
+    /// The counters `storage` asks for: in Redis when `redis_url` is set (connected
+    /// and checked now), else in this process.
+    pub async fn from_config(storage: &StorageConfig) -> Result<Counters, CountersError> {
+        let Some(url) = storage.redis_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(Counters::Local(LocalCounters::new()));
+        };
+        self::redis::RedisCounters::connect(url, self::redis::DEFAULT_PREFIX)
+            .await
+            .map(Counters::Redis)
+            .map_err(|e| {
+                CountersError(format!(
+                    "{} (from storage.redis_url); start Redis at that address, correct \
+                     storage.redis_url (or TOLLGATE_STORAGE__REDIS_URL), or remove it to keep \
+                     limits in this process",
+                    e.0
+                ))
+            })
+    }
 }
 
 /// Why a call was not admitted.
@@ -50,6 +79,8 @@ pub struct Admission {
     counters: Counters,
     tiers: HashMap<String, RateLimits>,
     budgets: BudgetsConfig,
+    /// Nonces seen, when the counters are in this process.
+    replay: ReplaySet,
 }
 
 /// Nano-units of the currency in one unit.
@@ -70,6 +101,7 @@ impl Admission {
                 .map(|(name, tier)| (name.clone(), tier.limits))
                 .collect(),
             budgets: config.budgets.clone(),
+            replay: ReplaySet::new(),
         }
     }
 
@@ -129,6 +161,10 @@ impl Admission {
     pub async fn admit(&self, ask: &Ask) -> Result<Admitted, AdmissionError> {
         match &self.counters {
             Counters::Local(local) => local.admit(ask).map_err(AdmissionError::Refused),
+            Counters::Redis(redis) => match redis.admit(ask).await {
+                Ok(decision) => decision.map_err(AdmissionError::Refused),
+                Err(e) => Err(AdmissionError::Backend(e)),
+            },
         }
     }
 
@@ -137,6 +173,7 @@ impl Admission {
     pub fn settle(&self, ticket: &Ticket, actual: Actual) {
         match &self.counters {
             Counters::Local(local) => local.settle(ticket, actual),
+            Counters::Redis(redis) => redis.settle(ticket, actual),
         }
     }
 
@@ -149,7 +186,34 @@ impl Admission {
         let limits = self.limits_for(key);
         match &self.counters {
             Counters::Local(local) => Ok(local.snapshot(&key.id, &limits, now_ms)),
+            Counters::Redis(redis) => redis.snapshot(&key.id, &limits, now_ms).await,
         }
+    }
+
+    /// Records `nonce` for `ttl_s` seconds; true when it was not seen before (a
+    /// signed request carrying it is not a replay). Shared by replicas with Redis.
+    pub async fn claim_nonce(&self, nonce: &str, ttl_s: u64) -> Result<bool, CountersError> {
+        match &self.counters {
+            Counters::Local(_) => Ok(self.replay.claim(nonce, ttl_s)),
+            Counters::Redis(redis) => redis.claim_nonce(nonce, ttl_s).await,
+        }
+    }
+
+    /// At start: in-process counters resume this month's admitted calls from the
+    /// request log, so a restart forgets no spend. Redis keeps its own counters.
+    pub async fn resume(
+        &self,
+        store: &crate::store::Store,
+        now_ms: i64,
+    ) -> Result<(), crate::store::StoreError> {
+        if let Counters::Local(local) = &self.counters {
+            let p = windows::Periods::at(now_ms);
+            let totals = store
+                .usage_totals_since(p.month_start_ms(), p.day_start_ms())
+                .await?;
+            local.seed(&totals, now_ms);
+        }
+        Ok(())
     }
 }
 

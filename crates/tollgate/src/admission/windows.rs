@@ -56,6 +56,22 @@ impl Periods {
     }
 }
 
+impl Periods {
+    /// Unix milliseconds at the start of the UTC day.
+    pub fn day_start_ms(&self) -> i64 {
+        self.day * 86_400_000
+    }
+
+    /// Unix milliseconds at the start of the UTC month.
+    pub fn month_start_ms(&self) -> i64 {
+        let (year, month0) = (self.month.div_euclid(12), self.month.rem_euclid(12));
+        Utc.with_ymd_and_hms(year as i32, month0 as u32 + 1, 1, 0, 0, 0)
+            .single()
+            .map(|t| t.timestamp() * 1000)
+            .unwrap_or(self.day_start_ms())
+    }
+}
+
 fn utc(second: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(second, 0).unwrap_or_default()
 }
@@ -88,5 +104,17 @@ mod tests {
             .expect("time")
             .timestamp();
         assert_eq!(Periods::at(dec * 1000).month_reset_s(), 3600);
+        let nov1 = Utc
+            .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+            .single()
+            .expect("time")
+            .timestamp();
+        assert_eq!(p.month_start_ms(), nov1 * 1000);
+        let nov21 = Utc
+            .with_ymd_and_hms(2026, 11, 21, 0, 0, 0)
+            .single()
+            .expect("time")
+            .timestamp();
+        assert_eq!(p.day_start_ms(), nov21 * 1000);
     }
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::secret::{self, SecretHash};
 use super::{AuthError, ClientKey};
+use crate::secrets::MasterKey;
 use crate::store::{KeyStatus, Store, StoreError};
 
 /// How often the refresher polls the change counter.
@@ -28,15 +29,17 @@ pub struct KeyIndex {
 }
 
 impl KeyIndex {
-    /// Loads every key from the store.
-    pub async fn load(store: &Store) -> Result<(KeyIndex, i64), StoreError> {
+    /// Loads every key from the store; `master` opens sealed HMAC signing secrets.
+    pub async fn load(store: &Store, master: &MasterKey) -> Result<(KeyIndex, i64), StoreError> {
         let index = KeyIndex::default();
-        let revision = index.reload(store).await?;
+        let revision = index.reload(store, master).await?;
         Ok((index, revision))
     }
 
     /// Replaces the index with the store's current keys; returns the revision read.
-    pub async fn reload(&self, store: &Store) -> Result<i64, StoreError> {
+    /// A key whose HMAC signing secret cannot be opened with `master` is logged by id
+    /// and left out (it is refused as unknown): it is never served unsigned.
+    pub async fn reload(&self, store: &Store, master: &MasterKey) -> Result<i64, StoreError> {
         let revision = store.keys_revision().await?;
         let mut map = HashMap::new();
         let mut bound = HashSet::new();
@@ -49,7 +52,15 @@ impl KeyIndex {
                 tracing::error!(key_id = %record.id, "stored key hash is malformed; key skipped");
                 continue;
             };
-            map.insert(hash, Arc::new(ClientKey::from_record(record)));
+            let id = record.id.clone();
+            match ClientKey::from_record(record, master) {
+                Ok(key) => {
+                    map.insert(hash, Arc::new(key));
+                }
+                Err(e) => {
+                    tracing::error!(key_id = %id, error = %e, "the key's HMAC signing secret cannot be opened with the current master key; key skipped until it can");
+                }
+            }
         }
         self.keys.store(Arc::new(map));
         self.bound_upstreams.store(Arc::new(bound));
@@ -92,10 +103,12 @@ impl KeyIndex {
     }
 }
 
-/// Polls the store until `stop` and reloads the index whenever the keys change.
+/// Polls the store until `stop` and reloads the index whenever the keys change;
+/// `master` opens sealed HMAC signing secrets.
 pub async fn refresh_until(
     index: Arc<KeyIndex>,
     store: Store,
+    master: MasterKey,
     mut revision: i64,
     stop: CancellationToken,
 ) {
@@ -108,7 +121,7 @@ pub async fn refresh_until(
         }
         match store.keys_revision().await {
             Ok(current) if current == revision => {}
-            Ok(_) => match index.reload(&store).await {
+            Ok(_) => match index.reload(&store, &master).await {
                 Ok(new_revision) => {
                     revision = new_revision;
                     tracing::debug!(keys = index.len(), "client key index reloaded");

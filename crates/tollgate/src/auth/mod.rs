@@ -8,16 +8,24 @@ use std::sync::Arc;
 
 pub use index::KeyIndex;
 
+use crate::admission::hmac::HmacSecret;
+use crate::secrets::{MasterKey, SecretsError};
 use crate::store::{KeyRecord, KeyStatus};
 
 /// An authenticated client key, as the request path sees it.
 #[derive(Debug)]
 pub struct ClientKey {
+    /// Public id (`key_…`).
     pub id: Arc<str>,
+    /// What the key is for.
     pub name: String,
+    /// The user the key belongs to (owner budgets apply).
     pub owner: Option<Arc<str>>,
+    /// The tier whose models and limits apply.
     pub tier: String,
+    /// Active, suspended or revoked.
     pub status: KeyStatus,
+    /// Unix milliseconds after which the key is refused.
     pub expires_at: Option<i64>,
     /// The upstream key only this client uses (dedicated/hybrid strategies).
     pub dedicated_upstream: Option<String>,
@@ -27,12 +35,22 @@ pub struct ClientKey {
     pub masked: String,
     /// Permissions, limits, budgets, IP and origin rules.
     pub policy: crate::admission::KeyPolicy,
+    /// The HMAC signing secret, opened: when present, every request must be signed
+    /// with it (`admission::hmac::verify`). Its Debug never shows it.
+    pub hmac_secret: Option<HmacSecret>,
 }
 
 impl ClientKey {
-    /// The in-memory form of a stored key.
-    pub fn from_record(r: KeyRecord) -> Self {
-        ClientKey {
+    /// The in-memory form of a stored key; its sealed HMAC signing secret, if any, is
+    /// opened with `master`. A secret that cannot be opened is an error: the key is
+    /// never used without it.
+    pub fn from_record(r: KeyRecord, master: &MasterKey) -> Result<Self, SecretsError> {
+        let hmac_secret = r
+            .hmac_secret
+            .as_deref()
+            .map(|sealed| HmacSecret::open(sealed, master))
+            .transpose()?;
+        Ok(ClientKey {
             id: r.id.into(),
             name: r.name,
             owner: r.owner.map(Into::into),
@@ -43,7 +61,8 @@ impl ClientKey {
             region: r.region,
             masked: r.masked,
             policy: r.policy,
-        }
+            hmac_secret,
+        })
     }
 }
 

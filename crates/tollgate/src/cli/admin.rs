@@ -92,6 +92,15 @@ async fn rotate(store: &Store, copy_to: Option<&Path>) -> Result<(), String> {
         }
     }
 
+    // Client keys' HMAC signing secrets first: if one cannot be opened, nothing changed.
+    let signing = match store.reencrypt_hmac_secrets(&old, &new).await {
+        Ok(n) => n,
+        Err(e) => {
+            discard(pending.as_ref().map(|(p, _)| p.as_path()));
+            discard(copy_to);
+            return Err(format!("nothing was changed: {e}"));
+        }
+    };
     let count = match store.reencrypt_upstream_keys(&old, &new).await {
         Ok(n) => n,
         Err(e) if unchanged(store, &new).await => {
@@ -116,7 +125,7 @@ async fn rotate(store: &Store, copy_to: Option<&Path>) -> Result<(), String> {
         }
     };
     println!(
-        "re-encrypted {count} upstream key(s) under master key {} (was {})",
+        "re-encrypted {count} upstream key(s) and {signing} client signing secret(s) under master key {} (was {})",
         new.fingerprint(),
         old.fingerprint()
     );

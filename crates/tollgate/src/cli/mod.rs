@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(problems) => return config_error(&problems),
             };
             match command {
-                Command::Keys(k) => keys::run(&storage, k).await,
+                Command::Keys(k) => keys::run(path.as_deref(), &storage, k).await,
                 Command::Upstream(u) => upstream::run(path.as_deref(), &storage, u).await,
                 Command::Admin(a) => admin::run(&storage, a).await,
                 _ => check::migrate(&storage).await,

@@ -11,14 +11,16 @@ use wire::anthropic::{chat_response_to_messages, messages_request_to_chat, ChatT
 
 use super::client_api::{event_stream, read_call};
 use super::error::ApiError;
+use super::limit_headers;
 use crate::app::AppState;
 use crate::providers::Endpoint;
-use crate::relay::{self, RelayBody};
+use crate::relay::{self, RelayBody, RelayResponse};
 use crate::sse_body::{SseTranslator, TranslatedSse};
 
 /// POST /v1/messages
 pub async fn messages(State(state): State<AppState>, request: Request) -> Response {
-    let mut call = match read_call(&state, Endpoint::ChatCompletions, request).await {
+    let mut call = match read_call(&state, Endpoint::ChatCompletions, "/v1/messages", request).await
+    {
         Ok(call) => call,
         Err(e) => return e.into_anthropic_response(),
     };
@@ -27,21 +29,30 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         Err(e) => return ApiError::AnthropicRequest(e).into_anthropic_response(),
     };
     call.body = Bytes::from(chat_body);
-    call.client_path = "/v1/messages";
-    let relayed = match relay::relay(&state, call).await {
-        Ok(relayed) => relayed,
-        Err(e) => return ApiError::Relay(e).into_anthropic_response(),
+    let relayed = relay::relay(&state, call).await;
+    let mut response = match relayed.outcome {
+        Ok(answer) => messages_answer(answer, &peek.model),
+        Err(e) => ApiError::Relay(e).into_anthropic_response(),
     };
+    limit_headers::apply(
+        response.headers_mut(),
+        relayed.limits.as_ref(),
+        relayed.downgraded_from.as_ref(),
+    );
+    response
+}
+
+/// A relayed chat answer (full or streamed) in Anthropic's format.
+fn messages_answer(relayed: RelayResponse, model: &str) -> Response {
     let status = StatusCode::from_u16(relayed.status).unwrap_or(StatusCode::OK);
     match relayed.body {
         RelayBody::Stream(stream) => {
-            let translated =
-                TranslatedSse::new(*stream, Ingress(ChatToMessagesStream::new(&peek.model)));
+            let translated = TranslatedSse::new(*stream, Ingress(ChatToMessagesStream::new(model)));
             let mut response = event_stream(Body::new(translated));
             *response.status_mut() = status;
             response
         }
-        RelayBody::Full(bytes) => match chat_response_to_messages(&bytes, &peek.model) {
+        RelayBody::Full(bytes) => match chat_response_to_messages(&bytes, model) {
             Ok(body) => {
                 let mut response = Response::new(Body::from(body));
                 *response.status_mut() = status;

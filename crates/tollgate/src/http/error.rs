@@ -5,6 +5,10 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use wire::openai::ErrorEnvelope;
 
+use crate::admission::check::PolicyError;
+use crate::admission::counters::{BudgetPeriod, LimitKind, Refusal, Scope};
+use crate::admission::hmac::HmacError;
+use crate::admission::{AdmissionError, CountersError};
 use crate::auth::AuthError;
 use std::borrow::Cow;
 
@@ -23,6 +27,18 @@ pub enum ApiError {
     BodyUnreadable(String),
     #[error(transparent)]
     Relay(#[from] RelayError),
+    /// The key's policy refuses where the call comes from.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A signing key's request without a valid signature.
+    #[error(transparent)]
+    Signature(#[from] HmacError),
+    /// A signature that was already used.
+    #[error("signature replayed")]
+    SignatureReplayed,
+    /// The counters behind `/v1/usage` could not be read.
+    #[error(transparent)]
+    Counters(#[from] CountersError),
     #[error("unknown path {0}")]
     UnknownPath(String),
     /// A `/v1/messages` request that cannot be read as an Anthropic request.
@@ -66,6 +82,10 @@ impl ApiError {
             ApiError::BodyTooLarge { limit } => mapped(413, "invalid_request_error", Some("request_too_large"), None, format!("The request body is larger than the limit of {limit} bytes. Send a smaller request.")),
             ApiError::BodyUnreadable(why) => mapped(400, "invalid_request_error", None, None, format!("The request body could not be read: {why}")),
             ApiError::Relay(e) => relay(e),
+            ApiError::Policy(e) => policy(e),
+            ApiError::Counters(e) => limits_unavailable(e),
+            ApiError::Signature(e) => mapped(401, "invalid_request_error", Some("invalid_signature"), None, format!("Invalid request signature: {e}")),
+            ApiError::SignatureReplayed => mapped(401, "invalid_request_error", Some("signature_replayed"), None, "This request signature was already used. Sign every request anew with the current time; a signature is accepted once.".to_owned()),
             ApiError::AnthropicRequest(e) => Mapped {
                 param: None,
                 ..mapped(400, "invalid_request_error", None, None, format!("{}{}", e.param.as_deref().map(|p| format!("{p}: ")).unwrap_or_default(), e.message))
@@ -130,7 +150,97 @@ fn relay(e: &RelayError) -> Mapped {
             Some("model"),
             e.to_string(),
         ),
+        RelayError::Policy(e) => policy(e),
+        RelayError::Admission(AdmissionError::Refused(r)) => refused(r),
+        RelayError::Admission(AdmissionError::Backend(e)) => limits_unavailable(e),
         RelayError::Upstream { error, attempts } => upstream(error, attempts),
+    }
+}
+
+fn policy(e: &PolicyError) -> Mapped {
+    match e {
+        PolicyError::MaxTokens { .. } => mapped(
+            400,
+            "invalid_request_error",
+            Some(e.code()),
+            Some("max_tokens"),
+            e.to_string(),
+        ),
+        PolicyError::Model { .. } => mapped(
+            403,
+            "permission_error",
+            Some(e.code()),
+            Some("model"),
+            e.to_string(),
+        ),
+        PolicyError::Endpoint { .. }
+        | PolicyError::Streaming
+        | PolicyError::Tools
+        | PolicyError::Vision
+        | PolicyError::Ip { .. }
+        | PolicyError::Origin { .. } => {
+            mapped(403, "permission_error", Some(e.code()), None, e.to_string())
+        }
+    }
+}
+
+/// A limit or budget refusal: 429 with Retry-After.
+fn refused(r: &Refusal) -> Mapped {
+    let base = match r {
+        Refusal::RateLimited {
+            kind,
+            limit,
+            retry_after_s,
+            ..
+        } => {
+            let (what, window) = match kind {
+                LimitKind::Rpm => ("requests", "per minute"),
+                LimitKind::Rph => ("requests", "per hour"),
+                LimitKind::Rpd => ("requests", "per day"),
+                LimitKind::Tpm => ("tokens", "per minute"),
+                LimitKind::Tpd => ("tokens", "per day"),
+                LimitKind::TokensPerMonth => ("tokens", "per month"),
+            };
+            // OpenAI's 429s name the exhausted kind as the error type.
+            mapped(429, what, Some("rate_limit_exceeded"), None, format!(
+                "Rate limit reached for this API key: {limit} {what} {window} ({}). Retry after {retry_after_s} s, or ask your administrator for a higher limit.",
+                kind.as_str()
+            ))
+        }
+        Refusal::BudgetExceeded {
+            scope,
+            period,
+            limit_nanos,
+            committed_nanos,
+            retry_after_s,
+            ..
+        } => {
+            let whose = match scope {
+                Scope::Key => "this API key's",
+                Scope::Owner => "your owner's",
+                Scope::Global => "the gateway's global",
+            };
+            let window = match period {
+                BudgetPeriod::Daily => "daily",
+                BudgetPeriod::Monthly => "monthly",
+            };
+            mapped(429, "insufficient_quota", Some("budget_exceeded"), None, format!(
+                "Budget exceeded: {whose} {window} budget of {:.2} is used up ({:.4} spent or reserved). It renews in {retry_after_s} s; ask your administrator to raise it.",
+                *limit_nanos as f64 / 1e9,
+                *committed_nanos as f64 / 1e9,
+            ))
+        }
+    };
+    Mapped {
+        retry_after_s: Some(r.retry_after_s()),
+        ..base
+    }
+}
+
+fn limits_unavailable(e: &CountersError) -> Mapped {
+    Mapped {
+        retry_after_s: Some(1),
+        ..mapped(503, "api_error", Some("limits_unavailable"), None, format!("Limits cannot be checked right now, so the call was not admitted: {e}. Retry shortly."))
     }
 }
 

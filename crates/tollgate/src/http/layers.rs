@@ -45,8 +45,12 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Admits only requests that present an active client key.
+/// Admits only requests that present an active client key. A CORS preflight
+/// (`OPTIONS`, which browsers send without credentials) passes on to [`cors`].
 pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == http::Method::OPTIONS {
+        return next.run(request).await;
+    }
     match admit_caller(&state, request) {
         Ok(request) => next.run(request).await,
         Err(e) => ApiError::Auth(e).into_response(),
@@ -59,6 +63,9 @@ pub async fn authenticate_anthropic(
     request: Request,
     next: Next,
 ) -> Response {
+    if request.method() == http::Method::OPTIONS {
+        return next.run(request).await;
+    }
     match admit_caller(&state, request) {
         Ok(request) => next.run(request).await,
         Err(e) => ApiError::Auth(e).into_anthropic_response(),
@@ -73,4 +80,66 @@ fn admit_caller(state: &AppState, mut request: Request) -> Result<Request, AuthE
     }?;
     request.extensions_mut().insert(Caller(key));
     Ok(request)
+}
+
+/// Browser access per key (SPEC §4): answers CORS preflights, and lets a browser read
+/// an answer only when the caller's key lists the page's origin. Whether such a call
+/// is admitted at all is the key's policy (an unlisted origin is refused with 403).
+pub async fn cors(request: Request, next: Next) -> Response {
+    let origin = request.headers().get(http::header::ORIGIN).cloned();
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    if request.method() == http::Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return preflight(origin, request.headers());
+    }
+    let allowed = request
+        .extensions()
+        .get::<Caller>()
+        .zip(origin.to_str().ok())
+        .is_some_and(|(caller, o)| caller.0.policy.allows_origin(o));
+    let mut response = next.run(request).await;
+    if allowed {
+        let headers = response.headers_mut();
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+        headers.append(http::header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}
+
+/// Headers a browser page may read from an answer.
+const EXPOSED_HEADERS: &str = "x-request-id, retry-after, x-ratelimit-limit-minute, x-ratelimit-remaining-minute, x-ratelimit-limit-hour, x-ratelimit-remaining-hour, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens, x-tollgate-downgraded-from";
+
+/// The answer to a preflight. It carries no credentials, so it cannot name a key:
+/// the origin is checked against the key on the call itself.
+fn preflight(origin: HeaderValue, headers: &http::HeaderMap) -> Response {
+    let requested = headers
+        .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(
+            "authorization, content-type, x-api-key, x-tollgate-timestamp, x-tollgate-signature",
+        ));
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = http::StatusCode::NO_CONTENT;
+    let h = response.headers_mut();
+    h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        http::header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+    h.insert(
+        http::header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    h.insert(http::header::VARY, HeaderValue::from_static("origin"));
+    response
 }

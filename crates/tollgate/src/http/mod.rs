@@ -1,32 +1,117 @@
 //! The only module that knows axum: routes, layers, handlers and the error mapping.
 //!
-//! Layer order, outermost first: request id → (on `/v1`) authentication → handler.
+//! Layer order, outermost first: request id → (on `/v1`) authentication → CORS →
+//! handler.
 
 pub mod anthropic_api;
 pub mod client_api;
 pub mod error;
 pub mod layers;
+pub mod limit_headers;
 pub mod server;
+pub mod usage_report;
 
 use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 use crate::app::AppState;
 use error::ApiError;
 
+/// A client route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// True when the route reaches an upstream, so limits and budgets apply; read-only
+    /// routes pass authentication and policy but count nothing (SPEC §6).
+    pub relays: bool,
+    handler: Handler,
+}
+
+/// The handler behind a client route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Messages,
+    Models,
+    Usage,
+}
+
+/// Every client route. The router is built from this table, and tests walk it to
+/// prove that no route skips authentication, policy or limits.
+pub const CLIENT_ROUTES: [ClientRoute; 6] = [
+    ClientRoute {
+        method: "POST",
+        path: "/v1/chat/completions",
+        relays: true,
+        handler: Handler::ChatCompletions,
+    },
+    ClientRoute {
+        method: "POST",
+        path: "/v1/completions",
+        relays: true,
+        handler: Handler::Completions,
+    },
+    ClientRoute {
+        method: "POST",
+        path: "/v1/embeddings",
+        relays: true,
+        handler: Handler::Embeddings,
+    },
+    ClientRoute {
+        method: "POST",
+        path: "/v1/messages",
+        relays: true,
+        handler: Handler::Messages,
+    },
+    ClientRoute {
+        method: "GET",
+        path: "/v1/models",
+        relays: false,
+        handler: Handler::Models,
+    },
+    ClientRoute {
+        method: "GET",
+        path: "/v1/usage",
+        relays: false,
+        handler: Handler::Usage,
+    },
+];
+
+fn method_router(handler: Handler) -> MethodRouter<AppState> {
+    match handler {
+        Handler::ChatCompletions => post(client_api::chat_completions),
+        Handler::Completions => post(client_api::completions),
+        Handler::Embeddings => post(client_api::embeddings),
+        Handler::Messages => post(anthropic_api::messages),
+        Handler::Models => get(client_api::models),
+        Handler::Usage => get(client_api::usage),
+    }
+}
+
 /// Every route the gateway serves.
 pub fn router(state: AppState) -> Router {
-    let client_api = Router::new()
-        .route("/v1/chat/completions", post(client_api::chat_completions))
-        .route("/v1/completions", post(client_api::completions))
-        .route("/v1/embeddings", post(client_api::embeddings))
-        .route("/v1/models", get(client_api::models))
+    let mut client_api = Router::new();
+    let mut anthropic_api = Router::new();
+    for route in CLIENT_ROUTES {
+        let handler = method_router(route.handler);
+        if route.handler == Handler::Messages {
+            anthropic_api = anthropic_api.route(route.path, handler);
+        } else {
+            client_api = client_api.route(route.path, handler);
+        }
+    }
+    // Inner to outer: CORS (needs the caller), then authentication.
+    let client_api = client_api
+        .route_layer(from_fn(layers::cors))
         .route_layer(from_fn_with_state(state.clone(), layers::authenticate));
-    let anthropic_api = Router::new()
-        .route("/v1/messages", post(anthropic_api::messages))
+    let anthropic_api = anthropic_api
+        .route_layer(from_fn(layers::cors))
         .route_layer(from_fn_with_state(
             state.clone(),
             layers::authenticate_anthropic,

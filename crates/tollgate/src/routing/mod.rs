@@ -130,6 +130,23 @@ impl ModelTable {
             .collect()
     }
 
+    /// The cheaper model a caller past a budget's soft threshold is moved to: the
+    /// route's `downgrade_to`, only when the caller's tier may use it, it can serve
+    /// `needs`, and its context window (when known) holds `prompt_tokens`.
+    pub fn downgrade(
+        &self,
+        route: &Route,
+        tier: &str,
+        needs: Needs,
+        prompt_tokens: u64,
+    ) -> Option<Route> {
+        let cheaper = self.lookup(route.downgrade_to.as_deref()?)?;
+        let fits = cheaper
+            .context_window
+            .is_none_or(|window| prompt_tokens <= u64::from(window));
+        (fits && self.admit(&cheaper, tier, needs).is_ok()).then_some(cheaper)
+    }
+
     /// The models a caller of `tier` may ask for, with the provider serving each.
     pub fn listed_for(&self, tier: &str) -> Vec<(Arc<str>, Arc<str>)> {
         let mut listed: Vec<(Arc<str>, Arc<str>)> = self

@@ -142,3 +142,53 @@ fn open_provider_passes_any_name_through() {
     assert_eq!(&*r.upstream_model, "llama3");
     assert!(t.listed_for("standard").is_empty());
 }
+
+#[test]
+fn downgrade_only_to_a_model_that_can_serve_the_request() {
+    let t = table(
+        r#"
+[[providers]]
+name = "p"
+kind = "mock"
+[[models]]
+name = "premium"
+provider = "p"
+context_window = 200000
+capabilities = ["chat", "tools", "vision"]
+downgrade_to = "cheap"
+[[models]]
+name = "cheap"
+provider = "p"
+context_window = 8000
+capabilities = ["chat", "tools"]
+[[models]]
+name = "plain"
+provider = "p"
+[tiers.free]
+models = ["premium"]
+"#,
+    );
+    let premium = t.resolve("premium", "standard", chat()).expect("route");
+    let down = t
+        .downgrade(&premium, "standard", chat(), 100)
+        .expect("downgrade");
+    assert_eq!(&*down.model, "cheap");
+    // Tools are fine, vision is not: the original serves.
+    let tools = Needs {
+        tools: true,
+        ..chat()
+    };
+    assert!(t.downgrade(&premium, "standard", tools, 100).is_some());
+    let vision = Needs {
+        vision: true,
+        ..chat()
+    };
+    assert!(t.downgrade(&premium, "standard", vision, 100).is_none());
+    // A prompt larger than the cheaper model's window stays on the original.
+    assert!(t.downgrade(&premium, "standard", chat(), 9000).is_none());
+    // A tier that may not use the cheaper model stays on the original.
+    assert!(t.downgrade(&premium, "free", chat(), 100).is_none());
+    // No downgrade_to: none.
+    let plain = t.resolve("plain", "standard", chat()).expect("route");
+    assert!(t.downgrade(&plain, "standard", chat(), 100).is_none());
+}

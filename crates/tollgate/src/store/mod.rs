@@ -13,9 +13,12 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use keys::{KeyRecord, KeyStatus, NewKey};
+pub use keys::{
+    check_origin, check_policy, endpoint_names, KeyRecord, KeyStatus, KeyUpdate, NewKey,
+    PolicyPatch,
+};
 pub use upstream_keys::{NewUpstreamKey, StoredUpstreamKey, UpstreamKeyRow, UpstreamKeyStatus};
-pub use usage::UsageRowView;
+pub use usage::{UsageRowView, UsageTotals};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,46 @@ impl Store {
     }
 }
 
+/// Admitted calls of one key (and owner) since a time, split by whether they fall on
+/// or after `day_start`: what in-process limits and budgets resume from at start.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageTotals {
+    pub key_id: Option<String>,
+    pub owner: Option<String>,
+    /// True for the totals from `day_start` on.
+    pub today: bool,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_nanos: i64,
+}
+
+impl Store {
+    /// Totals per key and owner of the calls that reached a model (admitted) from
+    /// `since_ms` on, split at `day_start_ms`. Reads the time range as a key range.
+    pub async fn usage_totals_since(
+        &self,
+        since_ms: i64,
+        day_start_ms: i64,
+    ) -> Result<Vec<UsageTotals>, StoreError> {
+        let first_id = format!("req_{:012x}", since_ms.max(0));
+        Ok(sqlx::query_as::<_, UsageTotals>(
+            "SELECT key_id, owner, created_at >= ? AS today, COUNT(*) AS requests,
+                    COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
+                    COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
+                    COALESCE(SUM(cost_nanos), 0) AS cost_nanos
+             FROM request_logs
+             WHERE request_id >= ? AND created_at >= ? AND model_served IS NOT NULL
+             GROUP BY key_id, owner, today",
+        )
+        .bind(day_start_ms)
+        .bind(first_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 /// A stored request log row, as read back.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UsageRowView {
@@ -49,6 +89,8 @@ pub struct UsageRowView {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub cost_nanos: i64,
+    pub usage_estimated: bool,
+    pub downgraded_from: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -59,7 +101,7 @@ impl Store {
         Ok(sqlx::query_as::<_, UsageRowView>(
             "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
                     upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-                    completion_tokens, cost_nanos, client_ip, user_agent
+                    completion_tokens, cost_nanos, usage_estimated, downgraded_from, client_ip, user_agent
              FROM request_logs ORDER BY request_id DESC LIMIT ?",
         )
         .bind(limit)

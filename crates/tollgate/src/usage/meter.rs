@@ -3,6 +3,7 @@
 //! [`MeteredBody`] relays a stream frame by frame while reading its usage.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use wire::openai::{is_usage_only_chunk, peek_usage, Usage};
 use wire::sse::{SseLine, SseLineSplitter};
 
 use super::{Prices, UsageRow, UsageSink};
+use crate::admission::{Actual, Admission, Ticket};
 use crate::pool::Lease;
 
 /// Status logged for a call whose client went away before it finished.
@@ -27,6 +29,10 @@ pub struct CallMeter {
     first_byte: Option<Instant>,
     /// The upstream key's reservation, settled with the real usage.
     lease: Option<Lease>,
+    /// The caller's admission, settled with the real usage.
+    admitted: Option<(Arc<Admission>, Ticket)>,
+    /// The prompt tokens counted at admission, for answers that report no usage.
+    prompt_estimate: u64,
     recorded: bool,
 }
 
@@ -40,6 +46,8 @@ impl CallMeter {
             sink,
             first_byte: None,
             lease: None,
+            admitted: None,
+            prompt_estimate: 0,
             recorded: false,
         }
     }
@@ -57,6 +65,24 @@ impl CallMeter {
     /// Keeps the upstream key's lease until the usage is known.
     pub fn hold_lease(&mut self, lease: Lease) {
         self.lease = Some(lease);
+    }
+
+    /// Keeps the caller's admission ticket until the usage is known; `prompt_tokens`
+    /// is the prompt as counted at admission.
+    pub fn hold_ticket(&mut self, admission: Arc<Admission>, ticket: Ticket, prompt_tokens: u64) {
+        self.admitted = Some((admission, ticket));
+        self.prompt_estimate = prompt_tokens;
+    }
+
+    /// Usage for an answer that reported none: the counted prompt and the counted
+    /// answer, marked as estimated on the row.
+    pub fn estimate_usage(&mut self, completion_tokens: u64) -> Usage {
+        self.row.usage_estimated = true;
+        Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens,
+            total_tokens: self.prompt_estimate + completion_tokens,
+        }
     }
 
     /// Marks the first response byte from the upstream.
@@ -94,6 +120,14 @@ impl CallMeter {
         if let Some(lease) = self.lease.take() {
             lease.settle(row.prompt_tokens + row.completion_tokens, row.cost_nanos);
         }
+        if let Some((admission, ticket)) = self.admitted.take() {
+            let actual = Actual {
+                prompt_tokens: row.prompt_tokens,
+                completion_tokens: row.completion_tokens,
+                cost_nanos: row.cost_nanos,
+            };
+            admission.settle(&ticket, actual);
+        }
         self.sink.record(row);
     }
 }
@@ -114,7 +148,15 @@ pub struct MeteredBody<B> {
     usage: Option<Usage>,
     strip_usage_chunk: bool,
     skip_event_end: bool,
+    /// The frames relayed so far (shared, not copied), counted only if the stream
+    /// ends without a usage chunk; dropped past [`RETAIN_LIMIT`] bytes.
+    seen: Vec<Bytes>,
+    seen_bytes: usize,
 }
+
+/// The most stream bytes kept for counting an answer that reports no usage; past it
+/// the answer is estimated from its size.
+const RETAIN_LIMIT: usize = 4 << 20;
 
 impl<B> MeteredBody<B> {
     /// Wraps an upstream stream body. With `strip_usage_chunk`, the usage-only chunk
@@ -127,7 +169,32 @@ impl<B> MeteredBody<B> {
             usage: None,
             strip_usage_chunk,
             skip_event_end: false,
+            seen: Vec::new(),
+            seen_bytes: 0,
         }
+    }
+
+    fn retain(&mut self, data: &Bytes) {
+        self.seen_bytes += data.len();
+        if self.seen_bytes <= RETAIN_LIMIT {
+            self.seen.push(data.clone());
+        } else {
+            self.seen = Vec::new();
+        }
+    }
+
+    /// The stream's usage: reported, else counted from what was relayed.
+    fn usage_or_estimate(&mut self, meter: &mut CallMeter) -> Usage {
+        if let Some(usage) = self.usage {
+            return usage;
+        }
+        let completion = if self.seen_bytes <= RETAIN_LIMIT {
+            let text: Vec<u8> = self.seen.concat();
+            wire::openai::count_stream_answer_tokens(&text)
+        } else {
+            self.seen_bytes as u64 / 16
+        };
+        meter.estimate_usage(completion)
     }
 
     fn observe(&mut self, data: &[u8]) {
@@ -176,8 +243,9 @@ impl<B> MeteredBody<B> {
     }
 
     fn finish(&mut self, status: u16, error_type: Option<&'static str>) {
-        if let Some(meter) = self.meter.take() {
-            meter.finish(status, error_type, self.usage);
+        if let Some(mut meter) = self.meter.take() {
+            let usage = self.usage_or_estimate(&mut meter);
+            meter.finish(status, error_type, Some(usage));
         }
     }
 }
@@ -185,8 +253,9 @@ impl<B> MeteredBody<B> {
 impl<B> Drop for MeteredBody<B> {
     fn drop(&mut self) {
         // The client went away mid-stream: keep what was metered so far.
-        if let Some(meter) = self.meter.take() {
-            meter.finish(CLIENT_CLOSED, Some("client_closed"), self.usage);
+        if let Some(mut meter) = self.meter.take() {
+            let usage = self.usage_or_estimate(&mut meter);
+            meter.finish(CLIENT_CLOSED, Some("client_closed"), Some(usage));
         }
     }
 }
@@ -231,6 +300,9 @@ where
             };
             if let Some(meter) = this.meter.as_mut() {
                 meter.first_byte();
+            }
+            if this.usage.is_none() {
+                this.retain(data);
             }
             if this.strip_usage_chunk {
                 let out = this.filter(data);

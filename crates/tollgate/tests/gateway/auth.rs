@@ -54,7 +54,12 @@ async fn revoked_key_is_403_key_revoked_and_stays_so() {
         .set_key_status(&gw.key_id, KeyStatus::Revoked)
         .await
         .unwrap();
-    gw.running().gateway.keys.reload(store).await.unwrap();
+    gw.running()
+        .gateway
+        .keys
+        .reload(store, &crate::common::master_key())
+        .await
+        .unwrap();
     let (status, error) = error_of(gw.post("/v1/chat/completions", chat("hi")).await).await;
     assert_eq!((status, error["code"].as_str()), (403, Some("key_revoked")));
     assert_eq!(gw.mock.total_requests(), 0);
@@ -80,6 +85,8 @@ async fn keys_changed_in_the_database_apply_within_a_second() {
             expires_at: None,
             dedicated_upstream: None,
             region: None,
+            policy: Default::default(),
+            hmac_secret: None,
         })
         .await
         .unwrap();

@@ -18,6 +18,8 @@ pub struct TestGateway {
     pub key_id: String,
     pub db_url: String,
     _dir: TempDir,
+    /// The configuration file and environment, for restarts.
+    config: (std::path::PathBuf, Env),
     pub client: reqwest::Client,
 }
 
@@ -103,6 +105,13 @@ capabilities = ["embeddings"]
                 .replace("{mock}", &mock.base_url())
                 .replace("{mock_root}", &format!("http://{}", mock.addr())),
         );
+        // Keys of the standard tier are limited to 30 requests a minute by default;
+        // tests that are not about limits lift that unless they configure the tier.
+        let text = if setup.extra.contains("[tiers.standard]") {
+            text
+        } else {
+            format!("{text}\n[tiers.standard]\nrpm = 0\nrph = 0\n")
+        };
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, text).unwrap();
         let config = Config::load(Some(&path), &env).unwrap_or_else(|p| panic!("{p}"));
@@ -118,6 +127,7 @@ capabilities = ["embeddings"]
             key_id,
             db_url,
             _dir: dir,
+            config: (path, env),
             client: reqwest::Client::new(),
         }
     }
@@ -135,6 +145,18 @@ capabilities = ["embeddings"]
             .send()
             .await
             .unwrap()
+    }
+
+    /// Stops the gateway and starts it again on a new port with the same
+    /// configuration and database; `url` follows.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (path, env) = &self.config;
+        let config = Config::load(Some(path), env).unwrap_or_else(|p| panic!("{p}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = app::start(config, listener, master_key()).await.unwrap();
+        self.url = format!("http://{}", running.addr);
+        self.running = Some(running);
     }
 
     /// Stops the gateway gracefully and waits until usage is written.
@@ -202,10 +224,17 @@ pub async fn create_key_in_tier(
             expires_at: None,
             dedicated_upstream: None,
             region: None,
+            policy: Default::default(),
+            hmac_secret: None,
         })
         .await
         .unwrap();
-    running.gateway.keys.reload(store).await.unwrap();
+    running
+        .gateway
+        .keys
+        .reload(store, &master_key())
+        .await
+        .unwrap();
     (id, secret)
 }
 

@@ -2,6 +2,7 @@
 //! file, relaying over real HTTP to mock upstreams started in each test.
 #![allow(clippy::unwrap_used)]
 
+mod admission;
 mod anthropic;
 mod auth;
 mod cli;

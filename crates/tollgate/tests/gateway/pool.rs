@@ -165,7 +165,9 @@ fn cli(gw: &TestGateway, args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-#[tokio::test]
+// Multi-threaded: `cli` blocks its thread while the child runs, and the gateway's
+// background tasks (the usage writer mid-transaction) must go on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_added_from_the_cli_join_the_running_pool() {
     let gw = TestGateway::start().await;
     let added = cli(

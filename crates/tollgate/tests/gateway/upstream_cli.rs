@@ -305,6 +305,12 @@ async fn rotation_with_a_key_file_replaces_the_file() {
     let dir = tempfile::tempdir().unwrap();
     ok(add(dir.path(), "oa-1", &[], &[]));
     ok(add(dir.path(), "oa-2", &["--rpm", "10"], &[]));
+    ok(run(
+        dir.path(),
+        &["keys", "create", "--name", "signer", "--hmac"],
+        "",
+        &[],
+    ));
     let old = key_file(dir.path());
     let store = open_store(dir.path()).await;
     let revision = store.upstream_keys_revision().await.unwrap();
@@ -314,9 +320,14 @@ async fn rotation_with_a_key_file_replaces_the_file() {
     let new = key_file(dir.path());
     assert_ne!(new, old);
     assert!(
-        stdout.contains("re-encrypted 2 upstream key(s)"),
+        stdout.contains("re-encrypted 2 upstream key(s) and 1 client signing secret(s)"),
         "{stdout}"
     );
+    // The signing secret opens with the new master key only.
+    let signer = store.list_keys().await.unwrap();
+    let sealed = signer[0].hmac_secret.as_deref().unwrap();
+    assert!(tollgate::admission::hmac::HmacSecret::open(sealed, &new).is_ok());
+    assert!(tollgate::admission::hmac::HmacSecret::open(sealed, &old).is_err());
     assert!(stdout.contains(&new.fingerprint()) && stdout.contains(&old.fingerprint()));
     assert!(
         !stdout.contains(&new.to_base64()),

@@ -80,9 +80,17 @@ impl Validator<'_> {
                 "use sqlite://tollgate.db (relative) or sqlite:///absolute/path.db",
             );
         }
-        let redis_url = s.redis_url.clone().filter(|u| !u.is_empty());
-        if redis_url.is_some() {
-            self.warnings.push("storage.redis_url is set, but this version keeps limits in-process; Redis is not used yet".to_owned());
+        let redis_url = s.redis_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                self.problem(
+                    "storage.redis_url",
+                    "this is not a Redis URL: it must start with redis:// or rediss://",
+                    "use redis://HOST:PORT (rediss:// for TLS), e.g. redis://127.0.0.1:6379, with \
+                     redis://:PASSWORD@HOST:PORT/DB when the server needs a password; leave it \
+                     empty to keep limits in this process",
+                );
+            }
         }
         StorageConfig {
             database_url,

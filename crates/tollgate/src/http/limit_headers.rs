@@ -1,0 +1,136 @@
+//! The limit headers of SPEC §3, written from the caller's [`LimitReport`]:
+//! `X-RateLimit-{Limit,Remaining}-{Minute,Hour}` and OpenAI's
+//! `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::admission::{LimitKind, LimitReport};
+
+/// Adds the limit headers (and `x-tollgate-downgraded-from`) to a response.
+pub fn apply(
+    headers: &mut HeaderMap,
+    report: Option<&LimitReport>,
+    downgraded_from: Option<&Arc<str>>,
+) {
+    if let Some(model) = downgraded_from.and_then(|m| HeaderValue::from_str(m).ok()) {
+        headers.insert(HeaderName::from_static("x-tollgate-downgraded-from"), model);
+    }
+    let Some(report) = report else {
+        return;
+    };
+    let mut put = |name: &'static str, value: u64| {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    };
+    if let Some(r) = report.get(LimitKind::Rpm) {
+        put("x-ratelimit-limit-minute", r.limit);
+        put("x-ratelimit-remaining-minute", r.remaining);
+    }
+    if let Some(r) = report.get(LimitKind::Rph) {
+        put("x-ratelimit-limit-hour", r.limit);
+        put("x-ratelimit-remaining-hour", r.remaining);
+    }
+    // OpenAI's trios show the tightest window that is set, minute first.
+    let requests = [LimitKind::Rpm, LimitKind::Rph, LimitKind::Rpd]
+        .into_iter()
+        .find_map(|k| report.get(k));
+    let tokens = [LimitKind::Tpm, LimitKind::Tpd, LimitKind::TokensPerMonth]
+        .into_iter()
+        .find_map(|k| report.get(k));
+    for (r, [limit, remaining, reset]) in [
+        (
+            requests,
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        ),
+        (
+            tokens,
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
+        ),
+    ] {
+        if let Some(r) = r {
+            headers.insert(HeaderName::from_static(limit), HeaderValue::from(r.limit));
+            headers.insert(
+                HeaderName::from_static(remaining),
+                HeaderValue::from(r.remaining),
+            );
+            if let Ok(v) = HeaderValue::from_str(&duration_text(r.reset_s)) {
+                headers.insert(HeaderName::from_static(reset), v);
+            }
+        }
+    }
+}
+
+/// OpenAI's reset format: `45s`, `6m0s`, `2h3m0s`.
+fn duration_text(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::counters::Remaining;
+
+    #[test]
+    fn writes_minute_hour_and_openai_trios() {
+        let mut report = LimitReport::default();
+        report.set(
+            LimitKind::Rpm,
+            Remaining {
+                limit: 10,
+                remaining: 7,
+                reset_s: 42,
+            },
+        );
+        report.set(
+            LimitKind::Rph,
+            Remaining {
+                limit: 100,
+                remaining: 97,
+                reset_s: 1800,
+            },
+        );
+        report.set(
+            LimitKind::Tpd,
+            Remaining {
+                limit: 5000,
+                remaining: 4000,
+                reset_s: 7322,
+            },
+        );
+        let mut h = HeaderMap::new();
+        apply(&mut h, Some(&report), Some(&Arc::from("gpt-4o")));
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        assert_eq!(get("X-RateLimit-Limit-Minute"), "10");
+        assert_eq!(get("X-RateLimit-Remaining-Minute"), "7");
+        assert_eq!(get("X-RateLimit-Limit-Hour"), "100");
+        assert_eq!(get("X-RateLimit-Remaining-Hour"), "97");
+        assert_eq!(get("x-ratelimit-limit-requests"), "10");
+        assert_eq!(get("x-ratelimit-reset-requests"), "42s");
+        assert_eq!(get("x-ratelimit-limit-tokens"), "5000");
+        assert_eq!(get("x-ratelimit-remaining-tokens"), "4000");
+        assert_eq!(get("x-ratelimit-reset-tokens"), "2h2m2s");
+        assert_eq!(get("x-tollgate-downgraded-from"), "gpt-4o");
+        let mut none = HeaderMap::new();
+        apply(&mut none, None, None);
+        assert!(none.is_empty());
+    }
+}
