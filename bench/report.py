@@ -8,6 +8,8 @@ tollgate or nginx figures are missing or a scenario saw errors).
 import json
 import sys
 
+# Throughput with limits and budgets active, relative to none (issue 5).
+MIN_ADMISSION_RATIO = 0.9
 # The bars tollgate must meet, relative to nginx.
 MIN_THROUGHPUT_RATIO = 0.70
 MAX_P99_RATIO = 1.5
@@ -67,7 +69,11 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     results = load(sys.argv[1])
-    targets = [t for t in ("direct", "nginx", "tollgate") if any(k[0] == t for k in results)]
+    targets = [
+        t
+        for t in ("direct", "nginx", "tollgate", "tollgate-open", "tollgate-redis")
+        if any(k[0] == t for k in results)
+    ]
     out = []
     bad_runs = []
 
@@ -201,6 +207,23 @@ def main():
     hwm = results[("tollgate", "rss")]["proxy_hwm_kb"] / 1024
     bar(hwm < MAX_RSS_MIB, f"peak RSS {hwm:.1f} MiB (bar < {MAX_RSS_MIB:.0f} MiB)")
     out.append("")
+    # Admission's cost: `tollgate` runs with a key whose limits and budgets are checked
+    # and counted on every call; `tollgate-open` with none (the foundation's setup).
+    if any(k[0] == "tollgate-open" for k in results):
+        out.append("### Admission cost (limits and budgets on every call)")
+        out.append("")
+        for scenario, label in (("chat-c16", "chat, 16 connections"), ("chat-c64", "chat, 64 connections")):
+            tg, op = results.get(("tollgate", scenario)), results.get(("tollgate-open", scenario))
+            if not tg or not op:
+                continue
+            r = ratio(rps(tg), rps(op))
+            bar(r is not None and r >= MIN_ADMISSION_RATIO,
+                f"{label}: with limits {fmt(rps(tg), 0)} RPS = {r:.0%} of {fmt(rps(op), 0)} without (bar ≥ {MIN_ADMISSION_RATIO:.0%})")
+            rd = results.get(("tollgate-redis", scenario))
+            if rd:
+                out.append(f"- {label}: Redis backend {fmt(rps(rd), 0)} RPS = {ratio(rps(rd), rps(op)):.0%} of no limits "
+                           f"(p99 {rd['p99_us'] / 1000:.2f} ms vs {op['p99_us'] / 1000:.2f} ms)")
+        out.append("")
     if bad_runs:
         out.append("Runs with errors (their figures are not trustworthy):")
         out.extend(f"- {line}" for line in bad_runs)

@@ -3,7 +3,7 @@
 # itself, with the same load, in one run. See bench/README.md.
 #
 # Environment knobs (defaults in brackets):
-#   BENCH_TARGETS   targets to measure ["direct nginx tollgate"]
+#   BENCH_TARGETS   targets to measure ["direct nginx tollgate-open tollgate tollgate-redis"]
 #   BENCH_DURATION  seconds measured per load scenario [10]
 #   BENCH_WARMUP    seconds of warm-up before each scenario [2]
 #   BENCH_TTFB_COUNT  stream requests timed at 1 connection [2000]
@@ -15,7 +15,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
-TARGETS=${BENCH_TARGETS:-"direct nginx tollgate"}
+TARGETS=${BENCH_TARGETS:-"direct nginx tollgate-open tollgate tollgate-redis"}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
 TTFB_COUNT=${BENCH_TTFB_COUNT:-2000}
@@ -74,7 +74,7 @@ ensure_tools() {
 build() {
   [ "${BENCH_NO_BUILD:-}" = 1 ] && return
   local packages=(-p mock-upstream)
-  [[ " $TARGETS " == *" tollgate "* ]] && packages+=(-p tollgate)
+  [[ " $TARGETS " == *" tollgate"* ]] && packages+=(-p tollgate)
   log "cargo build --release ${packages[*]}"
   (cd "$ROOT" && cargo build --release "${packages[@]}") >"$WORK/build.log" 2>&1 ||
     die "build failed, see $WORK/build.log"
@@ -262,9 +262,26 @@ run_nginx() {
   wait "$master" 2>/dev/null || true
 }
 
+# run_tollgate NAME: `tollgate` checks and counts limits and budgets on every call
+# (the key has rpm/rph/tpm and daily/monthly budgets, and a global budget is set);
+# `tollgate-open` has none (the foundation's figure); `tollgate-redis` is `tollgate`
+# with its counters in Redis.
 run_tollgate() {
+  local name=$1
   port_free "$TOLLGATE_PORT" || die "port $TOLLGATE_PORT is taken"
-  local dir=$WORK/tollgate bin=${BENCH_TOLLGATE_BIN:-$ROOT/target/release/tollgate}
+  local dir=$WORK/$name bin=${BENCH_TOLLGATE_BIN:-$ROOT/target/release/tollgate}
+  local redis="" limits=() tiers
+  case $name in
+    tollgate-open) tiers=$'[tiers.standard]\nrpm = 0\nrph = 0' ;;
+    *) tiers=$'[budgets]\nglobal_daily = 1000000.0'
+       limits=(--rpm 100000000 --rph 1000000000 --tpm 1000000000000 --daily-budget 1000000 --monthly-budget 10000000) ;;
+  esac
+  if [ "$name" = tollgate-redis ]; then
+    redis='redis_url = "redis://127.0.0.1:6379"'
+    (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null ||
+      redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null ||
+      die "tollgate-redis needs Redis on 127.0.0.1:6379"
+  fi
   [ -x "$bin" ] || die "$bin is missing (build it, or leave tollgate out of BENCH_TARGETS)"
   mkdir -p "$dir"
   cat >"$dir/tollgate.toml" <<EOF
@@ -273,6 +290,7 @@ listen = "127.0.0.1:$TOLLGATE_PORT"
 
 [storage]
 database_url = "sqlite://$dir/tollgate.db"
+$redis
 
 [[providers]]
 name = "bench"
@@ -284,22 +302,26 @@ keys = [ { id = "bench-1", key_env = "BENCH_UPSTREAM_KEY" } ]
 name = "mock-gpt"
 provider = "bench"
 upstream_model = "mock-gpt"
+input_per_1m = 0.15
+output_per_1m = 0.60
+
+$tiers
 EOF
   export BENCH_UPSTREAM_KEY=$UPSTREAM_KEY
   export TOLLGATE_ADMIN_PASSWORD=bench-admin-password
   TOLLGATE_MASTER_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   export TOLLGATE_MASTER_KEY
   local created key pid
-  created=$(cd "$dir" && "$bin" keys create --name bench --json --config "$dir/tollgate.toml" 2>"$WORK/tollgate-keys.log") ||
+  created=$(cd "$dir" && "$bin" keys create --name bench --json "${limits[@]}" --config "$dir/tollgate.toml" 2>"$WORK/tollgate-keys.log") ||
     die "tollgate keys create failed, see $WORK/tollgate-keys.log"
   key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["key"])' "$created") ||
     die "unexpected output of tollgate keys create: $created"
   cd "$dir"
-  start tollgate "$SERVER_CPU" "$bin" serve --config "$dir/tollgate.toml"
+  start "$name" "$SERVER_CPU" "$bin" serve --config "$dir/tollgate.toml"
   pid=$LAST_PID
   cd - >/dev/null
-  wait_port "$TOLLGATE_PORT" "$pid" || die "tollgate did not start, see $WORK/tollgate.log"
-  measure tollgate "$TOLLGATE_PORT" "$key" "$pid"
+  wait_port "$TOLLGATE_PORT" "$pid" || die "$name did not start, see $WORK/$name.log"
+  measure "$name" "$TOLLGATE_PORT" "$key" "$pid"
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
 }
@@ -324,7 +346,7 @@ main() {
     case $target in
       direct) run_direct ;;
       nginx) run_nginx ;;
-      tollgate) run_tollgate ;;
+      tollgate | tollgate-open | tollgate-redis) run_tollgate "$target" ;;
       *) die "unknown target $target" ;;
     esac
   done

@@ -37,10 +37,14 @@ impl KeyCounters {
         }
     }
 
-    /// (used, seconds to reset) of each limit, in [`LimitKind::ALL`] order.
-    fn windows(&self, p: &Periods) -> [(u64, u64); 6] {
+    /// (used, seconds to reset) of each limit, in [`LimitKind::ALL`] order; an empty
+    /// minute resets in `empty_minute_reset_s`.
+    fn windows(&self, p: &Periods, empty_minute_reset_s: u64) -> [(u64, u64); 6] {
         let (minute_requests, minute_tokens) = self.minute.sums(p.second);
-        let minute_reset = self.minute.reset_s(p.second);
+        let minute_reset = self
+            .minute
+            .reset_s(p.second)
+            .unwrap_or(empty_minute_reset_s);
         [
             (minute_requests, minute_reset),
             (self.hour.1, p.hour_reset_s()),
@@ -116,14 +120,13 @@ impl MinuteRing {
             .fold((0, 0), |(r, t), (_, rr, tt)| (r + rr, t + tt))
     }
 
-    /// Seconds until the oldest counted second leaves the window.
-    fn reset_s(&self, now_s: i64) -> u64 {
+    /// Seconds until the oldest counted second leaves the window; `None` when the
+    /// window is empty.
+    fn reset_s(&self, now_s: i64) -> Option<u64> {
         self.live(now_s)
             .filter(|(_, r, t)| *r > 0 || *t > 0)
-            .map(|(s, _, _)| s + MINUTE_BUCKETS - now_s)
+            .map(|(s, _, _)| (s + MINUTE_BUCKETS - now_s).max(1) as u64)
             .min()
-            .unwrap_or(1)
-            .max(1) as u64
     }
 
     fn slot(&mut self, second: i64) -> &mut (i64, u64, u64) {
@@ -223,7 +226,8 @@ impl LocalCounters {
         };
 
         // Rate limits: [(kind, limit, used, reset_s)].
-        let windows = key.windows(&p);
+        // A call counted into an empty minute frees it a whole window later.
+        let windows = key.windows(&p, MINUTE_BUCKETS as u64);
         let set: Vec<(LimitKind, u64, u64, u64)> = LimitKind::ALL
             .into_iter()
             .zip(windows)
@@ -398,7 +402,7 @@ impl LocalCounters {
         let mut key = lock(&cell);
         key.advance(&p);
         let mut report = LimitReport::default();
-        for (kind, (used, reset_s)) in LimitKind::ALL.into_iter().zip(key.windows(&p)) {
+        for (kind, (used, reset_s)) in LimitKind::ALL.into_iter().zip(key.windows(&p, 1)) {
             if let Some(limit) = kind.of(limits) {
                 report.set(
                     kind,

@@ -91,7 +91,8 @@ for i = 1, #flat, 2 do
   end
 end
 if #dead > 0 then redis.call('HDEL', KEYS[1], unpack(dead)) end
-if mreset == nil or mreset < 1 then mreset = 1 end
+-- An empty minute: the call counted now frees its capacity a whole window later.
+if mreset == nil then mreset = 61 elseif mreset < 1 then mreset = 1 end
 
 local function num(v) return tonumber(v) or 0 end
 local hour = num(redis.call('GET', KEYS[2]))

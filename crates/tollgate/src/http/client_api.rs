@@ -219,7 +219,12 @@ pub async fn models(State(state): State<AppState>, request: Request) -> Response
             })
             .collect(),
     };
-    axum::Json(list).into_response()
+    let mut response = axum::Json(list).into_response();
+    // Read-only: the caller's limits as they stand, nothing counted.
+    if let Ok(snapshot) = state.admission.snapshot(&caller, now_ms()).await {
+        limit_headers::apply(response.headers_mut(), Some(&snapshot.limits), None);
+    }
+    response
 }
 
 /// GET /v1/usage: the caller's own usage, remaining limits and budgets, read from the
