@@ -234,6 +234,21 @@ def test_max_completion_tokens_above_cap_is_400(gateway, schemas):
     assert err["param"] == "max_tokens", err
 
 
+def test_the_cap_bounds_calls_that_name_none(gateway):
+    # Without max_tokens the upstream is sent the key's cap: the answer stays within it
+    # (the mock would otherwise write 20 tokens).
+    _, c = _key(gateway, "e2e-maxtok3", "--max-tokens", "5")
+    r = _chat(c)
+    assert 0 < r.usage.completion_tokens <= 5, r.usage
+
+
+def test_both_output_caps_are_checked(gateway, schemas):
+    _, c = _key(gateway, "e2e-maxtok4", "--max-tokens", "10")
+    with pytest.raises(openai.BadRequestError) as ei:
+        _chat(c, max_completion_tokens=5, max_tokens=50)
+    _openai_error(ei.value, 400, "max_tokens_exceeded", schemas)
+
+
 def test_streaming_not_allowed(gateway, schemas):
     _, c = _key(gateway, "e2e-nostream", "--no-streaming")
     assert _chat(c).choices[0].message.content, "non-stream calls still work"

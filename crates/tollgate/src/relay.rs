@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use wire::openai::{count_answer_tokens, peek_request, rewrite_request, BodyError};
+use wire::openai::{count_answer_tokens, peek_request, rewrite_request, BodyError, Rewrite};
 
 use crate::admission::check::{check_asks, check_model, Asks, PolicyError};
 use crate::admission::{AdmissionError, Estimate, LimitReport, Refusal};
@@ -182,7 +182,11 @@ async fn relay_metered(
     // Streams ask the upstream for a final usage chunk; it is removed again when the
     // client did not ask for it.
     let ask_usage = stream && !peek.wants_usage_chunk();
-    let max_output = peek.max_completion_tokens.or(peek.max_tokens);
+    // The output cap the call names (the larger, when it names both).
+    let asked_output = match (peek.max_completion_tokens, peek.max_tokens) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     let needs = Needs {
         endpoint: req.endpoint,
         tools: peek.uses_tools(),
@@ -197,9 +201,15 @@ async fn relay_metered(
             stream,
             tools: needs.tools,
             vision: needs.vision,
-            max_tokens: max_output,
+            max_tokens: asked_output,
         },
     )?;
+    // A key's cap also bounds calls that name no cap: the upstream is sent it.
+    let cap_to_send = match (req.endpoint, asked_output) {
+        (Endpoint::Embeddings, _) | (_, Some(_)) => None,
+        _ => policy.permissions.max_tokens,
+    };
+    let max_output = asked_output.or(cap_to_send);
     // Route: the model asked for (or the one the caller's tier maps it to).
     let tier = req.caller.tier.as_str();
     let primary = gw.models.resolve(requested, tier, needs)?;
@@ -244,7 +254,7 @@ async fn relay_metered(
     loop {
         let call = Call {
             endpoint: req.endpoint,
-            body: upstream_body(&req.body, &route, requested, ask_usage)?,
+            body: upstream_body(&req.body, &route, requested, ask_usage, cap_to_send)?,
             stream,
             model: &route.model,
             upstream_model: &route.upstream_model,
@@ -360,20 +370,25 @@ fn count_prompt_tokens(body: &[u8]) -> u64 {
 /// The output tokens a call without `max_tokens` is expected to use.
 const DEFAULT_OUTPUT_ALLOWANCE: u64 = 512;
 
-/// The body for the upstream: the route's upstream model name, and a usage chunk
-/// asked for on streams. The client's bytes are reused when nothing changes.
+/// The body for the upstream: the route's upstream model name, a usage chunk asked
+/// for on streams, and the key's `max_tokens` cap when the call names no output cap.
+/// The client's bytes are reused when nothing changes.
 fn upstream_body(
     body: &Bytes,
     route: &Route,
     requested: &str,
     ask_usage: bool,
+    default_max_tokens: Option<u64>,
 ) -> Result<Bytes, RelayError> {
-    let rename = *route.upstream_model != *requested;
-    if !ask_usage && !rename {
+    let rewrite = Rewrite {
+        model: (*route.upstream_model != *requested).then_some(&*route.upstream_model),
+        include_usage: ask_usage,
+        default_max_tokens,
+    };
+    if rewrite.is_empty() {
         return Ok(body.clone());
     }
-    let model = rename.then_some(&*route.upstream_model);
-    rewrite_request(body, model, ask_usage)
+    rewrite_request(body, rewrite)
         .map(Bytes::from)
         .map_err(RelayError::InvalidBody)
 }

@@ -129,21 +129,45 @@ pub fn peek_request(body: &[u8]) -> Result<RequestPeek<'_>, BodyError> {
     })
 }
 
-/// Rewrites a request body for the upstream: sets `model` when `model` is given, and
-/// when `include_usage` is true sets `stream_options.include_usage = true`.
+/// What [`rewrite_request`] changes in a request body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrite<'a> {
+    /// Sets `model`.
+    pub model: Option<&'a str>,
+    /// Sets `stream_options.include_usage = true`.
+    pub include_usage: bool,
+    /// Sets `max_tokens` when the body has neither `max_tokens` nor
+    /// `max_completion_tokens`.
+    pub default_max_tokens: Option<u64>,
+}
+
+impl Rewrite<'_> {
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.model.is_none() && !self.include_usage && self.default_max_tokens.is_none()
+    }
+}
+
+/// Rewrites a request body for the upstream as `rewrite` says.
 ///
 /// Only top-level keys are touched; every other value is copied through unparsed.
-pub fn rewrite_request(
-    body: &[u8],
-    model: Option<&str>,
-    include_usage: bool,
-) -> Result<Vec<u8>, BodyError> {
+pub fn rewrite_request(body: &[u8], rewrite: Rewrite<'_>) -> Result<Vec<u8>, BodyError> {
+    let Rewrite {
+        model,
+        include_usage,
+        default_max_tokens,
+    } = rewrite;
     let mut object: BTreeMap<String, Box<RawValue>> =
         serde_json::from_slice(body).map_err(|e| BodyError {
             message: format!("The request body is not a JSON object: {e}."),
         })?;
     if let Some(model) = model {
         object.insert("model".to_owned(), to_raw(&model)?);
+    }
+    if let Some(cap) = default_max_tokens {
+        if !object.contains_key("max_tokens") && !object.contains_key("max_completion_tokens") {
+            object.insert("max_tokens".to_owned(), to_raw(&cap)?);
+        }
     }
     if include_usage {
         let mut options: serde_json::Map<String, serde_json::Value> =
@@ -375,12 +399,25 @@ mod tests {
     #[test]
     fn rewrite_sets_model_and_usage_and_keeps_the_rest() {
         let body = br#"{"model":"alias","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"foo":1}}"#;
-        let out = rewrite_request(body, Some("real"), true).expect("rewrite");
+        let rewrite = Rewrite {
+            model: Some("real"),
+            include_usage: true,
+            default_max_tokens: Some(64),
+        };
+        let out = rewrite_request(body, rewrite).expect("rewrite");
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["model"], "real");
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["foo"], 1);
         assert_eq!(v["messages"][0]["content"], "x");
+        assert_eq!(v["max_tokens"], 64);
+        // A body that names its own output cap keeps it.
+        let own = br#"{"model":"m","max_completion_tokens":5}"#;
+        let out = rewrite_request(own, rewrite).expect("rewrite");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert!(v.get("max_tokens").is_none());
+        assert_eq!(v["max_completion_tokens"], 5);
+        assert!(Rewrite::default().is_empty());
     }
 
     #[test]

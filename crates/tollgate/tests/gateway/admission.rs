@@ -460,3 +460,51 @@ async fn two_gateways_sharing_redis_enforce_one_limit() {
         + b.mock.requests_for_path("/v1/chat/completions");
     assert_eq!(upstream_calls, 10);
 }
+
+/// SPEC §6: a stream that carries no usage is billed from counted tokens, marked as
+/// estimated, and settled against the limits like any other call.
+#[tokio::test]
+async fn a_stream_without_usage_is_counted_and_billed() {
+    let gw = TestGateway::start_with(Setup {
+        extra: "[tiers.standard]\nrpm = 0\nrph = 0\ntpd = 1000000\n",
+        ..Setup::default()
+    })
+    .await;
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            chat_stream("tell me [[mock:no-usage]]"),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("\"usage\":{"), "the mock sent usage: {text}");
+    let rows = gw.wait_for_rows(1).await;
+    let row = &rows[0];
+    assert!(row.usage_estimated);
+    assert!(
+        row.prompt_tokens > 0 && row.completion_tokens > 0,
+        "{row:?}"
+    );
+    // mock-gpt costs 1.0 in / 2.0 out per million tokens.
+    assert_eq!(
+        row.cost_nanos,
+        row.prompt_tokens * 1000 + row.completion_tokens * 2000
+    );
+    let usage: Value = gw
+        .client
+        .get(format!("{}/v1/usage", gw.url))
+        .bearer_auth(&gw.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let today = &usage["usage"]["today"];
+    assert_eq!(today["completion_tokens"], json!(row.completion_tokens));
+    assert_eq!(
+        usage["limits"]["tpd"]["remaining"],
+        json!(1_000_000 - row.prompt_tokens - row.completion_tokens)
+    );
+}

@@ -169,3 +169,33 @@ fn env_override_reaches_the_config() {
     .expect("valid");
     assert_eq!(c.server.listen.port(), 9999);
 }
+
+#[test]
+fn redis_url_must_be_a_redis_url() {
+    let c = from_text(
+        "[storage]\nredis_url = \"redis://127.0.0.1:6379\"\n",
+        "t.toml",
+        &env(&[]),
+    )
+    .expect("valid");
+    assert_eq!(
+        c.storage.redis_url.as_deref(),
+        Some("redis://127.0.0.1:6379")
+    );
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("redis")),
+        "{:?}",
+        c.warnings
+    );
+    let bad = from_text(
+        "[storage]\nredis_url = \"http://cache:6379\"\n",
+        "t.toml",
+        &env(&[]),
+    )
+    .expect_err("invalid")
+    .0;
+    assert_eq!(bad[0].location, "t.toml: storage.redis_url");
+    // Empty means none.
+    let none = from_text("[storage]\nredis_url = \"\"\n", "t.toml", &env(&[])).expect("valid");
+    assert_eq!(none.storage.redis_url, None);
+}
