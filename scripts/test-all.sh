@@ -8,9 +8,12 @@
 # 3. cargo build -p tollgate -p mock-upstream, then the end-to-end suite in e2e/ (pytest,
 #    real openai and anthropic SDKs) against the real binaries, in the venv e2e/.venv
 #    (created/updated here).
+# 4. the dashboard's browser tests in e2e/browser (node:test, playwright-core from npm,
+#    Debian's chromium, installed with apt-get when missing) against the same binary.
 #
 # Needs: the Rust toolchain (with rustfmt and clippy), Python >= 3.11, network access to
-# crates.io and PyPI. Debian packages it lacks (python3-venv) it installs with apt-get.
+# crates.io, PyPI and npm, node >= 20. Debian packages it lacks (python3-venv, chromium) it
+# installs with apt-get.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -164,6 +167,22 @@ fi
 section "e2e: pytest (real binaries, real openai and anthropic SDKs)"
 cd "$ROOT/e2e"
 "$VENV/bin/python" -m pytest || die "e2e tests"
+cd "$ROOT"
+
+# ---------------------------------------------------------------------------------------
+section "e2e: dashboard in headless Chromium (e2e/browser, node:test + playwright-core)"
+# Debian's Chromium drives the browser; nothing downloads a browser at test time.
+if [ ! -x /usr/bin/chromium ]; then
+  note "installing Debian chromium"
+  apt_install chromium fonts-dejavu-core || die "Chromium is needed for the dashboard tests: apt-get install chromium"
+fi
+command -v node >/dev/null && command -v npm >/dev/null || die "node (>= 20) and npm are needed for the dashboard tests"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
+  die "node >= 20 is needed for the dashboard tests (found $(node --version))"
+cd "$ROOT/e2e/browser"
+npm ci --no-audit --no-fund --loglevel=error || die "npm ci in e2e/browser"
+TOLLGATE_BIN="$TOLLGATE_BIN" npm test --silent || die "dashboard browser tests"
+note "screenshots: e2e/browser/screenshots/"
 cd "$ROOT"
 
 section "all checks passed in $(( $(date +%s) - START ))s"

@@ -18,7 +18,8 @@ use crate::providers::{Timeouts, Upstream};
 use crate::routing::ModelTable;
 use crate::secrets::MasterKey;
 use crate::store::{Store, StoreError};
-use crate::usage::{queue::QUEUE_CAPACITY, writer, UsageSink};
+use crate::telemetry::Telemetry;
+use crate::usage::{queue::QUEUE_CAPACITY, spool::Spool, writer, UsageSink};
 
 /// Everything a request needs, shared by all of them.
 pub struct Gateway {
@@ -26,6 +27,8 @@ pub struct Gateway {
     pub keys: Arc<KeyIndex>,
     /// Policy, limits and budgets, with their counters.
     pub admission: Arc<Admission>,
+    /// Prometheus metrics.
+    pub telemetry: Arc<Telemetry>,
     pub models: ModelTable,
     /// Providers, in configuration order (routes refer to them by index).
     pub upstreams: Vec<Upstream>,
@@ -33,6 +36,13 @@ pub struct Gateway {
     pub store: Store,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_at_s: u64,
+    /// The master key: admin writes reload the key index and the upstream pools at
+    /// once (sealed HMAC and upstream secrets need it) instead of waiting for a poll.
+    pub master_key: MasterKey,
+    /// Failed admin logins, per client address and per username (in memory).
+    pub admin_logins: crate::http::admin::LoginLimiter,
+    /// Alert rules (replaceable at run time), sinks and history.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 /// The state handlers receive.
@@ -47,10 +57,19 @@ pub enum StartError {
     Mock(std::io::Error),
     #[error("provider {provider}: its base_url does not form valid request URIs: {reason}")]
     BaseUrl { provider: String, reason: String },
+    #[error(
+        "cannot open the usage spool {path}: {source}; set storage.spool_path to a writable file"
+    )]
+    Spool {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read the listening address: {0}")]
     Listener(std::io::Error),
     #[error("cannot start the limits and budgets counters: {}", .0.0)]
     Limits(CountersError),
+    #[error("cannot create the first admin user: {0}")]
+    AdminBootstrap(String),
 }
 
 /// A gateway serving on a listener, until [`RunningGateway::stop`].
@@ -84,6 +103,7 @@ pub async fn start(
 ) -> Result<RunningGateway, StartError> {
     let addr = listener.local_addr().map_err(StartError::Listener)?;
     let store = Store::open(&config.storage.database_url).await?;
+    bootstrap_admin(&store, config.admin_password.as_ref()).await?;
     let upstream_revision = store.upstream_keys_revision().await?;
     let stored = store.list_upstream_keys(&master_key).await?;
     for key in &stored {
@@ -124,9 +144,20 @@ pub async fn start(
     }
     let models = ModelTable::new(&config.models, &config.providers, &config.tiers);
 
-    let (usage, usage_rx) = UsageSink::new(QUEUE_CAPACITY);
+    let telemetry = Arc::new(Telemetry::new());
+    let (usage, usage_rx) = UsageSink::new(QUEUE_CAPACITY, Some(telemetry.clone()));
+    let spool = Spool::open(&config.storage.spool_path).map_err(|e| StartError::Spool {
+        path: config.storage.spool_path.display().to_string(),
+        source: e,
+    })?;
     let writer_stop = CancellationToken::new();
-    let writer_task = tokio::spawn(writer::run(store.clone(), usage_rx, writer_stop.clone()));
+    let writer_task = tokio::spawn(writer::run(
+        store.clone(),
+        usage_rx,
+        spool,
+        usage.counters(),
+        writer_stop.clone(),
+    ));
     let background_stop = CancellationToken::new();
     let refresher = tokio::spawn(index::refresh_until(
         keys.clone(),
@@ -142,15 +173,20 @@ pub async fn start(
     let admission = Arc::new(Admission::new(&config, counters));
     admission.resume(&store, crate::store::now_ms()).await?;
     let grace = config.server.shutdown_grace;
+    let alert_rules = Arc::new(crate::alerts::Alerts::new(&config.alerts, store.clone()));
     let gateway = Arc::new(Gateway {
         config,
         keys,
         admission,
+        telemetry,
         models,
         upstreams,
         usage,
         store: store.clone(),
         started_at_s: chrono::Utc::now().timestamp().max(0) as u64,
+        master_key: master_key.clone(),
+        admin_logins: crate::http::admin::LoginLimiter::default(),
+        alerts: alert_rules,
     });
     let stop = CancellationToken::new();
     let upstream_sync = tokio::spawn(refresh_upstream_keys(
@@ -159,13 +195,23 @@ pub async fn start(
         upstream_revision,
         background_stop.clone(),
     ));
+    // Daily aggregates and log retention (spawned here, after every fallible step).
+    let aggregates = tokio::spawn(crate::usage::aggregates::run(
+        store.clone(),
+        gateway.config.storage.log_retention_days,
+        background_stop.clone(),
+    ));
+    // Alert rules, evaluated every alerts.evaluate_every_s.
+    let alerts = tokio::spawn(crate::alerts::run(gateway.clone(), background_stop.clone()));
     let router = crate::http::router(gateway.clone());
     let signal = stop.clone();
     let task = tokio::spawn(async move {
         crate::http::server::serve(listener, router, signal, grace).await;
         background_stop.cancel();
         let _ = refresher.await;
+        let _ = aggregates.await;
         let _ = upstream_sync.await;
+        let _ = alerts.await;
         writer_stop.cancel();
         if let Err(e) = writer_task.await {
             tracing::error!(error = %e, "the usage writer failed");
@@ -182,6 +228,59 @@ pub async fn start(
         task,
     })
 }
+
+/// The first admin (SPEC §1): on a database without admin users, creates `admin` with
+/// `password` (TOLLGATE_ADMIN_PASSWORD), or with a random password printed once to
+/// standard error — never through the log, which may be shipped elsewhere.
+async fn bootstrap_admin(
+    store: &Store,
+    password: Option<&crate::config::Secret>,
+) -> Result<(), StartError> {
+    use crate::auth::admin;
+    if store.has_admins().await? {
+        if password.is_some() {
+            tracing::info!(
+                "{} is set, but admin users exist already: it applies only on an empty database (change a password with `tollgate admin passwd`)",
+                crate::config::ADMIN_PASSWORD_VAR
+            );
+        }
+        return Ok(());
+    }
+    let (password, generated) = match password {
+        Some(p) => {
+            admin::check_password(p.expose()).map_err(|e| {
+                StartError::AdminBootstrap(format!("{}: {e}", crate::config::ADMIN_PASSWORD_VAR))
+            })?;
+            (p.expose().to_owned(), false)
+        }
+        None => (admin::generate_password(), true),
+    };
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || admin::hash_password(&password))
+            .await
+            .map_err(|e| StartError::AdminBootstrap(e.to_string()))?
+            .map_err(|e| StartError::AdminBootstrap(e.to_string()))?
+    };
+    let created = store.insert_first_admin(FIRST_ADMIN, &hash).await?;
+    if !created {
+        return Ok(()); // another replica created it first
+    }
+    if generated {
+        eprintln!(
+            "\n  *** Created the admin user `{FIRST_ADMIN}` with this password, shown only this once: ***\n\n      {password}\n\n  *** Log in at /admin/api/login; change it with `tollgate admin passwd --username {FIRST_ADMIN}`. ***\n"
+        );
+    } else {
+        tracing::info!(
+            "created the admin user `{FIRST_ADMIN}` with the password from {}",
+            crate::config::ADMIN_PASSWORD_VAR
+        );
+    }
+    Ok(())
+}
+
+/// The username of the admin created on an empty database.
+pub const FIRST_ADMIN: &str = "admin";
 
 /// The built-in mock's options for a mock provider: its settings, and its models.
 fn mock_options(config: &Config, provider: &ProviderConfig) -> MockOptions {

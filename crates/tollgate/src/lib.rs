@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -14,4 +15,5 @@ pub mod routing;
 pub mod secrets;
 pub mod sse_body;
 pub mod store;
+pub mod telemetry;
 pub mod usage;

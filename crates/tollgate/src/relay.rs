@@ -421,7 +421,7 @@ fn draft_row(req: &RelayRequest) -> UsageRow {
         created_at_ms: now_ms(),
         key_id: Some(req.caller.id.clone()),
         owner: req.caller.owner.clone(),
-        endpoint: req.client_path,
+        endpoint: req.client_path.into(),
         client_ip: req.client_ip,
         user_agent: req.user_agent.clone(),
         ..UsageRow::default()

@@ -199,6 +199,28 @@ impl Admission {
         }
     }
 
+    /// An owner's (or, with `None`, the global) spend today and this month from the
+    /// in-process counters, for budget alerts; `None` when the counters are in Redis
+    /// (alerts then read `usage_daily`).
+    pub fn local_spend(
+        &self,
+        owner: Option<&std::sync::Arc<str>>,
+        now_ms: i64,
+    ) -> Option<(counters::SpendFigures, counters::SpendFigures)> {
+        match &self.counters {
+            Counters::Local(local) => Some(local.spend(owner, now_ms)),
+            Counters::Redis(_) => None,
+        }
+    }
+
+    /// Checks the counters' backend (for `/ready`): `None` when they are in-process.
+    pub async fn ping_backend(&self) -> Option<Result<(), CountersError>> {
+        match &self.counters {
+            Counters::Local(_) => None,
+            Counters::Redis(redis) => Some(redis.ping().await),
+        }
+    }
+
     /// At start: in-process counters resume this month's admitted calls from the
     /// request log, so a restart forgets no spend. Redis keeps its own counters.
     pub async fn resume(

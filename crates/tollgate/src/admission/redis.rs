@@ -291,6 +291,16 @@ struct Names {
 }
 
 impl RedisCounters {
+    /// Checks that Redis answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), CountersError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| CountersError(format!("Redis does not answer: {e}")))
+    }
+
     /// Connects to `url` (`redis://` or `rediss://`), loads the scripts, and keys
     /// everything under `prefix`. The connection is re-established on failure.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CountersError> {

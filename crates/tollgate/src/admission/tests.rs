@@ -618,6 +618,7 @@ async fn an_unreachable_redis_is_a_clear_error_without_the_password() {
         database_url: "sqlite://unused.db".to_owned(),
         redis_url: Some("redis://:hunter2@127.0.0.1:1".to_owned()),
         log_retention_days: 1,
+        spool_path: "unused.usage-spool".into(),
     };
     let e = Counters::from_config(&storage)
         .await
@@ -634,6 +635,7 @@ async fn no_redis_url_keeps_the_counters_in_process() {
         database_url: "sqlite://unused.db".to_owned(),
         redis_url: None,
         log_retention_days: 1,
+        spool_path: "unused.usage-spool".into(),
     };
     assert!(matches!(
         Counters::from_config(&storage).await,

@@ -26,6 +26,10 @@ pub struct KeyIndex {
     keys: ArcSwap<HashMap<SecretHash, Arc<ClientKey>>>,
     /// Upstream key ids some active client is bound to: nobody else uses them.
     bound_upstreams: ArcSwap<HashSet<Arc<str>>>,
+    /// One reload at a time: an admin write reloads while the refresher may be
+    /// reloading too, and a slower reload that read the keys earlier must not swap
+    /// in its older map after a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl KeyIndex {
@@ -40,6 +44,7 @@ impl KeyIndex {
     /// A key whose HMAC signing secret cannot be opened with `master` is logged by id
     /// and left out (it is refused as unknown): it is never served unsigned.
     pub async fn reload(&self, store: &Store, master: &MasterKey) -> Result<i64, StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let revision = store.keys_revision().await?;
         let mut map = HashMap::new();
         let mut bound = HashSet::new();

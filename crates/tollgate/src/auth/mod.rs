@@ -1,6 +1,7 @@
 //! Client authentication: key format and hashing (`secret`), the in-memory key index
-//! (`index`), and how a key is presented on a request.
+//! (`index`), and how a key is presented on a request; admin credentials (`admin`).
 
+pub mod admin;
 pub mod index;
 pub mod secret;
 

@@ -1,3 +1,8 @@
+//! `tollgate admin create|passwd --username U`: admin users of the admin API. The
+//! password comes from TOLLGATE_ADMIN_PASSWORD or standard input, never from the
+//! command line (argv is visible to every user of the machine); at least 12
+//! characters. A new password ends every session of that user.
+//!
 //! `tollgate admin rotate-master-key`: re-encrypts every stored upstream key under a
 //! new master key in one transaction, while gateways keep running.
 //!
@@ -11,8 +16,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::upstream::load_master_key;
-use crate::config::{process_env, StorageConfig};
+use super::upstream::{load_master_key, read_stdin_line, stdin_is_terminal};
+use crate::auth::admin as credentials;
+use crate::config::{process_env, Env, StorageConfig, ADMIN_PASSWORD_VAR};
 use crate::secrets::{key_file, MasterKey, MasterKeySource, MASTER_KEY_VAR};
 use crate::store::Store;
 
@@ -22,6 +28,20 @@ const NEW_KEY_VAR: &str = "TOLLGATE_NEW_MASTER_KEY";
 /// `tollgate admin …`
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Create an admin user; the password is read from TOLLGATE_ADMIN_PASSWORD or
+    /// standard input (at least 12 characters).
+    Create {
+        /// The new admin's username.
+        #[arg(long)]
+        username: String,
+    },
+    /// Set an admin user's password (from TOLLGATE_ADMIN_PASSWORD or standard input);
+    /// every session of that user ends.
+    Passwd {
+        /// The admin's username.
+        #[arg(long)]
+        username: String,
+    },
     /// Re-encrypt every stored upstream key under a new master key (generated, or
     /// TOLLGATE_NEW_MASTER_KEY).
     RotateMasterKey {
@@ -34,7 +54,6 @@ pub enum AdminCommand {
 
 /// Runs an admin subcommand against the `[storage]` database.
 pub async fn run(storage: &StorageConfig, command: AdminCommand) -> ExitCode {
-    let AdminCommand::RotateMasterKey { new_key_file } = command;
     let store = match Store::open(&storage.database_url).await {
         Ok(s) => s,
         Err(e) => {
@@ -42,7 +61,13 @@ pub async fn run(storage: &StorageConfig, command: AdminCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rotate(&store, new_key_file.as_deref()).await;
+    let result = match command {
+        AdminCommand::Create { username } => create(&store, &username).await,
+        AdminCommand::Passwd { username } => passwd(&store, &username).await,
+        AdminCommand::RotateMasterKey { new_key_file } => {
+            rotate(&store, new_key_file.as_deref()).await
+        }
+    };
     store.close().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,6 +76,74 @@ pub async fn run(storage: &StorageConfig, command: AdminCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn create(store: &Store, username: &str) -> Result<(), String> {
+    crate::store::check_username(username)?;
+    if store
+        .find_admin(username)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Err(format!(
+            "admin user {username} exists already: change its password with `tollgate admin passwd --username {username}`"
+        ));
+    }
+    let hash = new_password_hash(&process_env(), username)?;
+    store
+        .insert_admin(username, &hash)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("created admin user {username}; log in with POST /admin/api/login");
+    Ok(())
+}
+
+async fn passwd(store: &Store, username: &str) -> Result<(), String> {
+    if store
+        .find_admin(username)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        return Err(format!(
+            "no admin user named {username}: create it with `tollgate admin create --username {username}`"
+        ));
+    }
+    let hash = new_password_hash(&process_env(), username)?;
+    store
+        .set_admin_password(username, &hash)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("changed the password of admin user {username}; their sessions have ended");
+    Ok(())
+}
+
+/// The new password's argon2id hash. The password comes from TOLLGATE_ADMIN_PASSWORD,
+/// else from standard input (typed twice on a terminal); it is checked against the
+/// rules before anything is written.
+fn new_password_hash(env: &Env, username: &str) -> Result<String, String> {
+    let password = match env.get(ADMIN_PASSWORD_VAR).filter(|p| !p.is_empty()) {
+        Some(p) => p.clone(),
+        None => {
+            let read = |what: &str| {
+                read_stdin_line(what)
+                    .map_err(|e| format!("cannot read the password from standard input: {e}"))
+            };
+            let first = read(&format!("new password for {username}"))?;
+            if first.is_empty() {
+                return Err(format!(
+                    "no password on standard input: pipe it in (e.g. `printenv PW | tollgate admin passwd --username {username}`) or set {ADMIN_PASSWORD_VAR}"
+                ));
+            }
+            if stdin_is_terminal() && read("the same password again")? != first {
+                return Err("the two passwords differ: nothing was changed".to_owned());
+            }
+            first
+        }
+    };
+    credentials::check_password(&password)?;
+    credentials::hash_password(&password).map_err(|e| e.to_string())
 }
 
 async fn rotate(store: &Store, copy_to: Option<&Path>) -> Result<(), String> {

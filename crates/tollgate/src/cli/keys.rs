@@ -10,12 +10,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::admission::hmac::HmacSecret;
-use crate::admission::policy::endpoint_path;
 use crate::admission::{Cidr, KeyPolicy};
 use crate::auth::secret;
 use crate::config::{process_env, Config, StorageConfig};
 use crate::store::{
-    check_origin, endpoint_names, KeyRecord, KeyStatus, KeyUpdate, NewKey, PolicyPatch, Store,
+    check_origin, dedup, parse_expiry, KeyRecord, KeyStatus, KeyUpdate, NewKey, PolicyPatch, Store,
 };
 
 /// Longest accepted name, owner or team, in characters (as the store checks).
@@ -576,9 +575,7 @@ fn policy_patch(a: &PolicyArgs, clear: &[Field]) -> Result<PolicyPatch, String> 
         daily_budget: amount(a.daily_budget, Field::DailyBudget)?,
         monthly_budget: amount(a.monthly_budget, Field::MonthlyBudget)?,
         ip_allowlist: if !a.ip.is_empty() {
-            let mut ips = a.ip.clone();
-            ips.dedup();
-            Some(ips)
+            Some(dedup(a.ip.clone()))
         } else if cleared(Field::Ip, None) {
             Some(Vec::new())
         } else {
@@ -592,17 +589,6 @@ fn policy_patch(a: &PolicyArgs, clear: &[Field]) -> Result<PolicyPatch, String> 
             None
         },
     })
-}
-
-/// The list without repeats, first occurrence first.
-fn dedup(items: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// Warns (never fails) about a tier, model or upstream key id that the configuration
@@ -858,12 +844,9 @@ fn parse_model(s: &str) -> Result<String, String> {
 }
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
-    endpoint_path(s.trim()).map(str::to_owned).ok_or_else(|| {
-        format!(
-            "not a client endpoint; use one of {} (comma-separated)",
-            endpoint_names()
-        )
-    })
+    crate::store::parse_endpoint(s)
+        .map(str::to_owned)
+        .map_err(|e| format!("{e} (comma-separated)"))
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -884,9 +867,7 @@ fn parse_budget(s: &str) -> Result<f64, String> {
 }
 
 fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    s.parse::<Cidr>().map_err(|_| {
-        "not a CIDR: write a network range such as 10.0.0.0/8 or 2001:db8::/32 (prefix at most /32 for IPv4, /128 for IPv6), or a single address".to_owned()
-    })
+    crate::store::parse_cidr(s)
 }
 
 fn parse_origin(s: &str) -> Result<String, String> {
@@ -905,65 +886,7 @@ fn parse_metadata(s: &str) -> Result<serde_json::Value, String> {
 /// `--expires`: a duration from now (`30d`, `12h`, `90m`, `45s`, `2w`), an RFC 3339
 /// time, or a date (00:00 UTC); answers Unix milliseconds, refusing the past.
 fn parse_expires(s: &str) -> Result<i64, String> {
-    parse_expires_at(s, chrono::Utc::now())
-}
-
-fn parse_expires_at(s: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64, String> {
-    const HOW: &str = "write a duration from now such as 30d, 12h, 90m or 2w, or a time such as 2030-01-31T00:00:00Z (RFC 3339) or a date 2030-01-31";
-    let s = s.trim();
-    let at = if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        let digits = &s[..s.len() - unit.len_utf8()];
-        let seconds_per = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => 0,
-        };
-        let n: Option<i64> = digits
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0 && digits.bytes().all(|b| b.is_ascii_digit()));
-        match (seconds_per, n) {
-            (0, _) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => None,
-            (0, _) => return Err(format!("unknown unit; {HOW}")),
-            (_, None) => {
-                return Err(format!(
-                    "the duration must be a positive whole number and a unit; {HOW}"
-                ))
-            }
-            (per, Some(n)) => Some(
-                n.checked_mul(per)
-                    .and_then(chrono::TimeDelta::try_seconds)
-                    .and_then(|d| now.checked_add_signed(d))
-                    .ok_or_else(|| format!("the duration is too long; {HOW}"))?,
-            ),
-        }
-    } else {
-        None
-    };
-    let at = match at {
-        Some(at) => at,
-        None => {
-            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-                t.with_timezone(&chrono::Utc)
-            } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                d.and_hms_opt(0, 0, 0)
-                    .map(|t| t.and_utc())
-                    .ok_or_else(|| format!("not a time; {HOW}"))?
-            } else {
-                return Err(format!("not a duration or a time; {HOW}"));
-            }
-        }
-    };
-    if at <= now {
-        return Err(format!(
-            "that is in the past (it is now {}): give a future time, or a duration such as 30d",
-            now.format("%Y-%m-%dT%H:%M:%SZ")
-        ));
-    }
-    Ok(at.timestamp_millis())
+    parse_expiry(s, chrono::Utc::now())
 }
 
 #[cfg(test)]
@@ -978,15 +901,15 @@ mod tests {
             .single()
             .expect("time");
         let ms = now.timestamp_millis();
-        assert_eq!(parse_expires_at("30d", now), Ok(ms + 30 * 86_400_000));
-        assert_eq!(parse_expires_at("12h", now), Ok(ms + 12 * 3_600_000));
-        assert_eq!(parse_expires_at("90m", now), Ok(ms + 90 * 60_000));
-        assert_eq!(parse_expires_at("2w", now), Ok(ms + 14 * 86_400_000));
+        assert_eq!(parse_expiry("30d", now), Ok(ms + 30 * 86_400_000));
+        assert_eq!(parse_expiry("12h", now), Ok(ms + 12 * 3_600_000));
+        assert_eq!(parse_expiry("90m", now), Ok(ms + 90 * 60_000));
+        assert_eq!(parse_expiry("2w", now), Ok(ms + 14 * 86_400_000));
         assert_eq!(
-            parse_expires_at("2030-01-02T00:00:00Z", now),
+            parse_expiry("2030-01-02T00:00:00Z", now),
             Ok(ms + 86_400_000)
         );
-        assert_eq!(parse_expires_at("2030-01-03", now), Ok(ms + 2 * 86_400_000));
+        assert_eq!(parse_expiry("2030-01-03", now), Ok(ms + 2 * 86_400_000));
         for bad in [
             "0d",
             "-3d",
@@ -997,9 +920,9 @@ mod tests {
             "2020-01-01",
             "1.5d",
         ] {
-            assert!(parse_expires_at(bad, now).is_err(), "{bad}");
+            assert!(parse_expiry(bad, now).is_err(), "{bad}");
         }
-        assert!(parse_expires_at("2020-01-01", now)
+        assert!(parse_expiry("2020-01-01", now)
             .expect_err("past")
             .contains("in the past"));
     }

@@ -4,6 +4,7 @@ mod admin;
 mod check;
 mod keys;
 mod serve;
+mod stats;
 mod upstream;
 
 use std::path::PathBuf;
@@ -39,12 +40,14 @@ pub enum Command {
     /// Manage upstream (provider) keys stored encrypted in the database.
     #[command(subcommand)]
     Upstream(upstream::UpstreamCommand),
-    /// Administration: master key rotation.
+    /// Administration: admin users (create, passwd) and master key rotation.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Pool and per-key figures from a running gateway.
+    Stats(stats::StatsArgs),
     /// Create or upgrade the database schema.
     Migrate,
     /// Print the version.
@@ -84,6 +87,7 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Config(ConfigCommand::Check) => check::config_check(path.as_deref()),
+        Command::Stats(args) => stats::run(path.as_deref(), args).await,
         Command::Serve { listen } => match Config::load(path.as_deref(), &process_env()) {
             Ok(config) => serve::serve(config, listen).await,
             Err(problems) => config_error(&problems),

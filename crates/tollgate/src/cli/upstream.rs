@@ -183,6 +183,20 @@ pub(super) fn load_master_key(env: &Env) -> Result<(MasterKey, MasterKeySource),
 
 /// Reads one line from standard input, trimmed; prompts without echo on a terminal.
 fn read_secret(provider: &str, id: &str) -> Result<Secret, String> {
+    let line = read_stdin_line(&format!("upstream key for {provider}/{id}"))
+        .map_err(|e| format!("cannot read the upstream key from standard input: {e}"))?;
+    let key = line.trim();
+    if key.is_empty() {
+        return Err(format!(
+            "no upstream key on standard input: pipe it in, e.g. `printenv OPENAI_KEY | tollgate upstream add --provider {provider} --id {id}`"
+        ));
+    }
+    Ok(Secret::new(key))
+}
+
+/// Reads one line (at most 8 KiB) from standard input, without its line ending. On a
+/// terminal it first prompts `what` on standard error and hides the input.
+pub(super) fn read_stdin_line(what: &str) -> std::io::Result<String> {
     let stdin = std::io::stdin();
     let hidden = stdin.is_terminal() && {
         let hidden = set_echo(false);
@@ -191,7 +205,7 @@ fn read_secret(provider: &str, id: &str) -> Result<Secret, String> {
         } else {
             "input visible"
         };
-        eprint!("upstream key for {provider}/{id} ({note}), then Enter: ");
+        eprint!("{what} ({note}), then Enter: ");
         hidden
     };
     let mut line = String::new();
@@ -200,14 +214,15 @@ fn read_secret(provider: &str, id: &str) -> Result<Secret, String> {
         set_echo(true);
         eprintln!();
     }
-    read.map_err(|e| format!("cannot read the upstream key from standard input: {e}"))?;
-    let key = line.trim();
-    if key.is_empty() {
-        return Err(format!(
-            "no upstream key on standard input: pipe it in, e.g. `printenv OPENAI_KEY | tollgate upstream add --provider {provider} --id {id}`"
-        ));
-    }
-    Ok(Secret::new(key))
+    read?;
+    let end = line.trim_end_matches(['\r', '\n']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+/// True when standard input is a terminal (a person is typing).
+pub(super) fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
 }
 
 /// Turns terminal echo on or off with `stty`; answers whether it worked.

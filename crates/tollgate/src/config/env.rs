@@ -38,6 +38,7 @@ const OVERRIDABLE: &[(&str, &str, Scalar)] = &[
     ("budgets", "soft_threshold", Scalar::Float),
     ("budgets", "global_daily", Scalar::Float),
     ("budgets", "global_monthly", Scalar::Float),
+    ("alerts", "evaluate_every_s", Scalar::Int),
 ];
 
 /// Applies `TOLLGATE_<SECTION>__<FIELD>` variables onto the parsed file.

@@ -2,6 +2,7 @@
 //! environment, validated into [`Config`] in two steps (parse raw, then validate) so
 //! that every problem is reported at once with its location and fix.
 
+pub mod alerts;
 mod env;
 mod problem;
 mod raw;
@@ -11,8 +12,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use alerts::{AlertRule, AlertSink, AlertsConfig, RuleKind, RuleSpec, SinkKind};
 pub use env::{process_env, Env};
 pub use problem::{Problem, Problems};
+
+/// The environment variable with the first admin's password; `tollgate admin
+/// create|passwd` also take the password from it (else from standard input).
+pub const ADMIN_PASSWORD_VAR: &str = "TOLLGATE_ADMIN_PASSWORD";
 
 /// The validated runtime configuration.
 #[derive(Debug, Clone)]
@@ -30,8 +36,13 @@ pub struct Config {
     pub tiers: std::collections::BTreeMap<String, TierConfig>,
     /// `[budgets]`.
     pub budgets: BudgetsConfig,
+    /// `[alerts]`: rules, sinks, and how often the rules are evaluated.
+    pub alerts: AlertsConfig,
     /// True when no provider was configured and the built-in mock serves instead.
     pub builtin_mock: bool,
+    /// `TOLLGATE_ADMIN_PASSWORD`: the password of the first admin, `admin`, created
+    /// when the database has none (SPEC §1); unset: a random one is printed once.
+    pub admin_password: Option<Secret>,
     /// Things that work but deserve the operator's attention.
     pub warnings: Vec<String>,
 }
@@ -57,6 +68,10 @@ pub struct StorageConfig {
     pub database_url: String,
     pub redis_url: Option<String>,
     pub log_retention_days: u32,
+    /// The append-only file usage rows wait in while the database is down or slow;
+    /// default: beside a SQLite database (`<file>.usage-spool`), else
+    /// `./tollgate.usage-spool`.
+    pub spool_path: PathBuf,
 }
 
 /// What protocol a provider speaks.
@@ -262,6 +277,14 @@ impl StorageConfig {
     pub fn load(path: Option<&Path>, env: &Env) -> Result<StorageConfig, Problems> {
         let (text, origin) = read_text(path)?;
         validate::storage_from_text(&text, &origin, env)
+    }
+}
+
+impl ServerConfig {
+    /// Loads only `[server]`: enough for commands that talk to a running gateway.
+    pub fn load(path: Option<&Path>, env: &Env) -> Result<ServerConfig, Problems> {
+        let (text, origin) = read_text(path)?;
+        validate::server_from_text(&text, &origin, env)
     }
 }
 

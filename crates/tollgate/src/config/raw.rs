@@ -19,9 +19,48 @@ pub struct RawConfig {
     pub tiers: std::collections::BTreeMap<String, RawTier>,
     #[serde(default)]
     pub budgets: RawBudgets,
-    /// A section whose enforcement arrives in a later release; accepted so a complete
-    /// configuration file loads, and reported as not yet enforced.
-    pub alerts: Option<toml::Value>,
+    /// `[alerts]`; absent: the default rules to a `log` sink.
+    pub alerts: Option<RawAlerts>,
+}
+
+/// `[alerts]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub evaluate_every_s: Option<i64>,
+    /// Absent: one rule of each kind with its defaults, to every sink.
+    pub rules: Option<Vec<super::alerts::RuleSpec>>,
+    /// Absent: one `log` sink named `log`.
+    pub sinks: Option<Vec<RawAlertSink>>,
+}
+
+/// A `[[alerts.sinks]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertSink {
+    pub name: String,
+    pub kind: String,
+    /// webhook, slack: where to POST.
+    pub url: Option<String>,
+    /// webhook, slack: the environment variable holding the URL instead.
+    pub url_env: Option<String>,
+    /// email: `smtp://[user:password@]host[:port]` (`?tls=required` for STARTTLS) or
+    /// `smtps://…`.
+    pub smtp_url: Option<String>,
+    /// email: the environment variable holding the SMTP URL instead.
+    pub smtp_url_env: Option<String>,
+    /// email: the sender address.
+    pub from: Option<String>,
+    /// email: one address or a list.
+    pub to: Option<OneOrMany>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +82,7 @@ pub struct RawStorage {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
     pub log_retention_days: Option<i64>,
+    pub spool_path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

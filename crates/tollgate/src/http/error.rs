@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 use wire::openai::ErrorEnvelope;
 
+use super::admin::AdminError;
 use crate::admission::check::PolicyError;
 use crate::admission::counters::{BudgetPeriod, LimitKind, Refusal, Scope};
 use crate::admission::hmac::HmacError;
@@ -36,6 +37,9 @@ pub enum ApiError {
     /// A signature that was already used.
     #[error("signature replayed")]
     SignatureReplayed,
+    /// `/metrics` without the configured `server.metrics_token`.
+    #[error("metrics token required")]
+    MetricsToken,
     /// The counters behind `/v1/usage` could not be read.
     #[error(transparent)]
     Counters(#[from] CountersError),
@@ -47,13 +51,16 @@ pub enum ApiError {
     /// An answer that cannot be turned into an Anthropic answer.
     #[error("{}", .0.message)]
     AnthropicAnswer(wire::anthropic::TranslateError),
+    /// The admin API refused or failed a request.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 struct Mapped {
     status: StatusCode,
     kind: &'static str,
     code: Option<Cow<'static, str>>,
-    param: Option<&'static str>,
+    param: Option<Cow<'static, str>>,
     message: String,
     retry_after_s: Option<u64>,
 }
@@ -69,7 +76,7 @@ fn mapped(
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         kind,
         code: code.map(Cow::Borrowed),
-        param,
+        param: param.map(Cow::Borrowed),
         message,
         retry_after_s: None,
     }
@@ -84,6 +91,7 @@ impl ApiError {
             ApiError::Relay(e) => relay(e),
             ApiError::Policy(e) => policy(e),
             ApiError::Counters(e) => limits_unavailable(e),
+            ApiError::MetricsToken => mapped(401, "invalid_request_error", Some("invalid_metrics_token"), None, "GET /metrics needs `Authorization: Bearer <server.metrics_token>`.".to_owned()),
             ApiError::Signature(e) => mapped(401, "invalid_request_error", Some("invalid_signature"), None, format!("Invalid request signature: {e}")),
             ApiError::SignatureReplayed => mapped(401, "invalid_request_error", Some("signature_replayed"), None, "This request signature was already used. Sign every request anew with the current time; a signature is accepted once.".to_owned()),
             ApiError::AnthropicRequest(e) => Mapped {
@@ -92,7 +100,30 @@ impl ApiError {
             },
             ApiError::AnthropicAnswer(e) => mapped(502, "api_error", Some("upstream_failed"), None, format!("The upstream answer could not be translated to Anthropic's format: {}", e.message)),
             ApiError::UnknownPath(path) => mapped(404, "invalid_request_error", Some("unknown_url"), None, format!("Unknown request URL: {path}. See the README for the routes Tollgate serves.")),
+            ApiError::Admin(e) => admin(e),
         }
+    }
+}
+
+fn admin(e: &AdminError) -> Mapped {
+    match e {
+        AdminError::Unauthenticated => mapped(401, "invalid_request_error", Some("invalid_admin_session"), None, "This admin route needs a session: log in with POST /admin/api/login, then send `Authorization: Bearer <access_token>` (or the tollgate_session cookie). Sessions end at logout and after 12 hours.".to_owned()),
+        AdminError::BadCredentials => mapped(401, "invalid_request_error", Some("invalid_credentials"), None, "Incorrect username or password.".to_owned()),
+        AdminError::LoginThrottled { retry_after_s } => Mapped {
+            retry_after_s: Some(*retry_after_s),
+            ..mapped(429, "requests", Some("too_many_login_attempts"), None, format!("Too many failed logins from this address or for this user. Retry after {retry_after_s} s."))
+        },
+        AdminError::Invalid { param, message } => Mapped {
+            param: param.clone().map(Cow::Owned),
+            ..mapped(400, "invalid_request_error", Some("invalid_value"), None, message.clone())
+        },
+        AdminError::NotFound { what, id } => mapped(404, "invalid_request_error", Some("not_found"), None, format!("No {what} with id {id:?}. List them with GET on the collection.")),
+        AdminError::Conflict(message) => mapped(409, "invalid_request_error", Some("conflict"), None, message.clone()),
+        AdminError::Store(e) => {
+            tracing::error!(error = %e, "admin request failed in the store");
+            mapped(500, "api_error", Some("storage_error"), None, format!("The database failed: {e}. Retry; if it persists, check the gateway's log."))
+        }
+        AdminError::Internal(why) => mapped(500, "api_error", None, None, format!("The request failed: {why}")),
     }
 }
 
@@ -319,7 +350,7 @@ impl ApiError {
     /// The same answer in Anthropic's error shape, for `/v1/messages`.
     pub fn into_anthropic_response(self) -> Response {
         let m = self.map();
-        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param, m.code.as_deref());
+        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param.as_deref(), m.code.as_deref());
         let body = wire::anthropic::openai_error_to_messages(m.status.as_u16(), &envelope);
         let mut response = (
             m.status,
@@ -342,7 +373,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let m = self.map();
-        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param, m.code.as_deref());
+        let envelope = ErrorEnvelope::new(m.message, m.kind, m.param.as_deref(), m.code.as_deref());
         let mut response = (
             m.status,
             [(

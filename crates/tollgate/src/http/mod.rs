@@ -1,13 +1,17 @@
 //! The only module that knows axum: routes, layers, handlers and the error mapping.
 //!
 //! Layer order, outermost first: request id → (on `/v1`) authentication → CORS →
-//! handler.
+//! handler; on `/admin/api` (but login and the OpenAPI document): request id → admin
+//! session → handler.
 
+pub mod admin;
 pub mod anthropic_api;
 pub mod client_api;
+pub mod dashboard;
 pub mod error;
 pub mod layers;
 pub mod limit_headers;
+pub mod ops;
 pub mod server;
 pub mod usage_report;
 
@@ -119,15 +123,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(client_api)
         .merge(anthropic_api)
-        .route("/health", get(health))
+        .merge(admin::routes(state.clone()))
+        .merge(dashboard::routes())
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
         .fallback(unknown_path)
         .layer(from_fn(layers::request_id))
         .with_state(state)
-}
-
-/// GET /health: the process is up.
-async fn health() -> Response {
-    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
 async fn unknown_path(request: Request) -> Response {

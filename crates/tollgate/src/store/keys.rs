@@ -418,6 +418,94 @@ pub fn check_origin(origin: &str) -> Result<String, String> {
     }
 }
 
+/// A network in a key's IP allow-list: a CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a
+/// single address. Shared by the CLI's `--ip` and the admin API's `ip_allowlist`.
+pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.trim().parse::<Cidr>().map_err(|_| {
+        "not a CIDR: write a network range such as 10.0.0.0/8 or 2001:db8::/32 (prefix at most /32 for IPv4, /128 for IPv6), or a single address".to_owned()
+    })
+}
+
+/// The route path for an endpoint a key may be limited to, by short name (`chat`) or
+/// path (`/v1/chat/completions`). Shared by the CLI's `--endpoints` and the admin API.
+pub fn parse_endpoint(name: &str) -> Result<&'static str, String> {
+    endpoint_path(name.trim())
+        .ok_or_else(|| format!("not a client endpoint; use one of {}", endpoint_names()))
+}
+
+/// The list without repeats, first occurrence first.
+pub fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// A key's expiry as people write it: a duration from `now` (`30d`, `12h`, `90m`,
+/// `45s`, `2w`), an RFC 3339 time, or a date (00:00 UTC); answers Unix milliseconds,
+/// refusing the past. Shared by the CLI's `--expires` and the admin API's
+/// `expires_at`.
+pub fn parse_expiry(s: &str, now: chrono::DateTime<chrono::Utc>) -> Result<i64, String> {
+    const HOW: &str = "write a duration from now such as 30d, 12h, 90m or 2w, or a time such as 2030-01-31T00:00:00Z (RFC 3339) or a date 2030-01-31";
+    let s = s.trim();
+    let at = if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        let digits = &s[..s.len() - unit.len_utf8()];
+        let seconds_per = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => 0,
+        };
+        let n: Option<i64> = digits
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && digits.bytes().all(|b| b.is_ascii_digit()));
+        match (seconds_per, n) {
+            (0, _) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => None,
+            (0, _) => return Err(format!("unknown unit; {HOW}")),
+            (_, None) => {
+                return Err(format!(
+                    "the duration must be a positive whole number and a unit; {HOW}"
+                ))
+            }
+            (per, Some(n)) => Some(
+                n.checked_mul(per)
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .and_then(|d| now.checked_add_signed(d))
+                    .ok_or_else(|| format!("the duration is too long; {HOW}"))?,
+            ),
+        }
+    } else {
+        None
+    };
+    let at = match at {
+        Some(at) => at,
+        None => {
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                t.with_timezone(&chrono::Utc)
+            } else if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                d.and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .ok_or_else(|| format!("not a time; {HOW}"))?
+            } else {
+                return Err(format!("not a duration or a time; {HOW}"));
+            }
+        }
+    };
+    if at <= now {
+        return Err(format!(
+            "that is in the past (it is now {}): give a future time, or a duration such as 30d",
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
+    Ok(at.timestamp_millis())
+}
+
 /// Names, owners and teams: 1–200 characters, no control characters, no spaces
 /// around.
 fn check_text(field: &str, value: &str) -> Result<(), String> {
@@ -480,6 +568,37 @@ fn check_record(r: &KeyRecord) -> Result<(), String> {
         return Err("metadata must be a JSON object, e.g. {\"project\": \"x\"}".to_owned());
     }
     check_policy(&r.policy)
+}
+
+/// Which keys a listing shows; every `None` matches all.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// Exactly this owner.
+    pub owner: Option<String>,
+    /// Exactly this status.
+    pub status: Option<KeyStatus>,
+    /// Exactly this tier.
+    pub tier: Option<String>,
+    /// A piece of the id, name, owner, team or masked key (case-insensitive).
+    pub query: Option<String>,
+}
+
+/// An owner seen on keys, with how many keys they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerKeys {
+    /// The owner (user id).
+    pub owner: String,
+    /// Keys of every status.
+    pub keys: i64,
+    /// Active keys.
+    pub active_keys: i64,
+}
+
+impl KeyStatus {
+    /// The status named `s` (`active`, `suspended`, `revoked`), for filters.
+    pub fn from_name(s: &str) -> Option<KeyStatus> {
+        KeyStatus::parse(s).ok()
+    }
 }
 
 const COLUMNS: &str = "id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, policy, metadata, hmac_secret, created_at, updated_at";
@@ -584,6 +703,77 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record).collect()
+    }
+
+    /// Up to `limit` keys matching `filter`, newest first (then by id), starting
+    /// after the key `after` = (created_at, id) of the previous page.
+    pub async fn list_keys_page(
+        &self,
+        filter: &KeyFilter,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM client_keys WHERE 1 = 1"
+        ));
+        if let Some(owner) = &filter.owner {
+            q.push(" AND owner = ").push_bind(owner.clone());
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(tier) = &filter.tier {
+            q.push(" AND tier = ").push_bind(tier.clone());
+        }
+        if let Some(text) = filter.query.as_deref().filter(|t| !t.is_empty()) {
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            q.push(" AND (");
+            for (i, column) in ["id", "name", "owner", "team", "masked"].iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push(format!("lower({column}) LIKE "))
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\'");
+            }
+            q.push(")");
+        }
+        if let Some((created_at, id)) = after {
+            q.push(" AND (created_at < ")
+                .push_bind(created_at)
+                .push(" OR (created_at = ")
+                .push_bind(created_at)
+                .push(" AND id > ")
+                .push_bind(id.to_owned())
+                .push("))");
+        }
+        q.push(" ORDER BY created_at DESC, id LIMIT ")
+            .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// Every owner named on a key, with their key counts, by owner.
+    pub async fn owners_with_key_counts(&self) -> Result<Vec<OwnerKeys>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT owner, COUNT(*), SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END)
+             FROM client_keys WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(owner, keys, active_keys)| OwnerKeys {
+                owner,
+                keys,
+                active_keys,
+            })
+            .collect())
     }
 
     /// One key by id.

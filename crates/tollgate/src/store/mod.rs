@@ -1,9 +1,12 @@
-//! Durable state behind the gateway: client keys and request logs, in SQLite through
-//! sqlx, with embedded migrations. The relay never waits on the store: keys are
-//! served from memory (`auth::KeyIndex`) and usage rows arrive in batches
-//! (`usage::writer`).
+//! Durable state behind the gateway: client keys, upstream keys, admin users and
+//! sessions, and request logs, in SQLite through sqlx, with embedded migrations. The
+//! relay never waits on the store: keys are served from memory (`auth::KeyIndex`) and
+//! usage rows arrive in batches (`usage::writer`).
 
+mod admins;
+mod alerts;
 mod keys;
+mod reports;
 mod upstream_keys;
 mod usage;
 
@@ -13,11 +16,19 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use admins::{check_username, AdminSession, AdminUser};
+pub use alerts::{new_alert_event_id, AlertEvent, AlertState, CallCounts, DailySpend};
 pub use keys::{
-    check_origin, check_policy, endpoint_names, KeyRecord, KeyStatus, KeyUpdate, NewKey,
-    PolicyPatch,
+    check_origin, check_policy, dedup, endpoint_names, parse_cidr, parse_endpoint, parse_expiry,
+    KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, OwnerKeys, PolicyPatch,
 };
-pub use upstream_keys::{NewUpstreamKey, StoredUpstreamKey, UpstreamKeyRow, UpstreamKeyStatus};
+pub use reports::{
+    day_range_ms, day_start_ms, id_at, id_time_ms, DailyRow, GroupBy, LogQuery, ReportFilter,
+    ReportQuery, ReportRow, StatusFilter,
+};
+pub use upstream_keys::{
+    NewUpstreamKey, StoredUpstreamKey, UpstreamKeyRow, UpstreamKeyStatus, UpstreamKeyUpdate,
+};
 pub use usage::{UsageRowView, UsageTotals};
 
 /// Errors from the store.
@@ -92,6 +103,12 @@ impl Store {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Checks that the database answers (for `/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

@@ -134,6 +134,33 @@ impl NewUpstreamKey {
     }
 }
 
+/// A change to a stored upstream key: each `None` leaves that field as it is;
+/// `Some(None)` clears an optional one. The provider and id stay.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamKeyUpdate {
+    /// A new secret (sealed under the master key before it is stored).
+    pub secret: Option<Secret>,
+    pub rpm: Option<Option<u32>>,
+    pub tpm: Option<Option<u32>>,
+    pub daily_budget: Option<Option<f64>>,
+    pub region: Option<Option<String>>,
+    pub weight: Option<u32>,
+    pub tier: Option<Option<String>>,
+}
+
+impl UpstreamKeyUpdate {
+    /// True when the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.secret.is_none()
+            && self.rpm.is_none()
+            && self.tpm.is_none()
+            && self.daily_budget.is_none()
+            && self.region.is_none()
+            && self.weight.is_none()
+            && self.tier.is_none()
+    }
+}
+
 /// Ids, providers, regions and tiers: 1–64 of `[A-Za-z0-9_.-]`.
 fn check_name(field: &str, value: &str) -> Result<(), String> {
     let valid_chars = value
@@ -338,6 +365,103 @@ impl Store {
                 },
             })
             .collect())
+    }
+
+    /// Changes a stored key's limits, attributes or secret as `update` says, in one
+    /// transaction; the result is checked like a new key. A new secret is sealed under
+    /// `master`, which must be the one the table's other keys are sealed under.
+    pub async fn update_upstream_key(
+        &self,
+        id: &str,
+        update: &UpstreamKeyUpdate,
+        master: &MasterKey,
+    ) -> Result<UpstreamKeyRow, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Bumping first takes SQLite's write lock before the read.
+        bump_revision(&mut tx).await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM upstream_keys WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut r = row_meta(&row)?;
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        set(&mut r.rpm, &update.rpm);
+        set(&mut r.tpm, &update.tpm);
+        set(&mut r.daily_budget, &update.daily_budget);
+        set(&mut r.region, &update.region);
+        set(&mut r.weight, &update.weight);
+        set(&mut r.tier, &update.tier);
+        let checked = NewUpstreamKey {
+            id: r.id.clone(),
+            provider: r.provider.clone(),
+            secret: update
+                .secret
+                .clone()
+                .unwrap_or_else(|| Secret::new("unchanged")),
+            rpm: r.rpm,
+            tpm: r.tpm,
+            daily_budget: r.daily_budget,
+            region: r.region.clone(),
+            weight: r.weight,
+            tier: r.tier.clone(),
+        };
+        checked.validate().map_err(StoreError::Invalid)?;
+        let budget = r
+            .daily_budget
+            .map(budget_nanos)
+            .transpose()
+            .map_err(StoreError::Invalid)?;
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE upstream_keys SET rpm = ?, tpm = ?, daily_budget_nanos = ?, region = ?, weight = ?, tier = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(r.rpm.map(i64::from))
+        .bind(r.tpm.map(i64::from))
+        .bind(budget)
+        .bind(&r.region)
+        .bind(i64::from(r.weight))
+        .bind(&r.tier)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(secret) = &update.secret {
+            let sealed = master.encrypt(secret.expose());
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT key_fingerprint FROM upstream_keys WHERE key_fingerprint <> ? AND id <> ? LIMIT 1",
+            )
+            .bind(&sealed.key_fingerprint)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(other) = other {
+                return Err(StoreError::Invalid(format!(
+                    "the stored upstream keys are sealed under master key {other}, but this master key is {}: set TOLLGATE_MASTER_KEY to the gateways' master key",
+                    sealed.key_fingerprint
+                )));
+            }
+            sqlx::query(
+                "UPDATE upstream_keys SET nonce = ?, ciphertext = ?, key_fingerprint = ?, masked = ? WHERE id = ?",
+            )
+            .bind(BASE64.encode(&sealed.nonce))
+            .bind(BASE64.encode(&sealed.ciphertext))
+            .bind(&sealed.key_fingerprint)
+            .bind(secrets::mask(secret.expose()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.list_upstream_key_rows()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| not_found(id))
     }
 
     /// Every upstream key's metadata (no secret), oldest first: for listings.

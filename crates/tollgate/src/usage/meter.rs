@@ -2,6 +2,7 @@
 //! path the call takes (success, error, or a client that hangs up), and
 //! [`MeteredBody`] relays a stream frame by frame while reading its usage.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -105,7 +106,7 @@ impl CallMeter {
         let now = Instant::now();
         let mut row = std::mem::take(&mut self.row);
         row.status = status;
-        row.error_type = error_type;
+        row.error_type = error_type.map(Cow::Borrowed);
         row.latency_ms = now.duration_since(self.started).as_millis() as i64;
         row.ttfb_ms = self
             .first_byte
@@ -333,7 +334,7 @@ mod tests {
     use http_body_util::{BodyExt, StreamBody};
 
     fn sink() -> (UsageSink, tokio::sync::mpsc::Receiver<UsageRow>) {
-        UsageSink::new(16)
+        UsageSink::new(16, None)
     }
 
     type TestFrames = std::vec::IntoIter<Result<Frame<Bytes>, std::convert::Infallible>>;
@@ -428,6 +429,6 @@ mod tests {
         drop(MeteredBody::new(stream_of(&["data: x\n\n"]), meter, false));
         let row = rx.recv().await.expect("row");
         assert_eq!(row.status, CLIENT_CLOSED);
-        assert_eq!(row.error_type, Some("client_closed"));
+        assert_eq!(row.error_type.as_deref(), Some("client_closed"));
     }
 }

@@ -1,10 +1,13 @@
 //! Usage capture: one [`UsageRow`] per call, metered from the response (`meter`),
 //! queued without blocking the request (`queue`) and written in batches (`writer`).
 
+pub mod aggregates;
 pub mod meter;
 pub mod queue;
+pub mod spool;
 pub mod writer;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use queue::UsageSink;
@@ -16,14 +19,16 @@ pub struct UsageRow {
     pub created_at_ms: i64,
     pub key_id: Option<Arc<str>>,
     pub owner: Option<Arc<str>>,
-    pub endpoint: &'static str,
+    /// The client route (borrowed from the route table; owned once read back from the
+    /// spool).
+    pub endpoint: Cow<'static, str>,
     pub model_requested: Option<Arc<str>>,
     pub model_served: Option<Arc<str>>,
     pub provider: Option<Arc<str>>,
     pub upstream_key_id: Option<Arc<str>>,
     pub status: u16,
     /// Data-free error label, e.g. `upstream_timeout`.
-    pub error_type: Option<&'static str>,
+    pub error_type: Option<Cow<'static, str>>,
     pub stream: bool,
     pub latency_ms: i64,
     pub ttfb_ms: Option<i64>,

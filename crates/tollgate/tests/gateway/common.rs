@@ -63,6 +63,10 @@ impl TestGateway {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // The first admin's password, passed like TOLLGATE_ADMIN_PASSWORD but through the
+        // configuration's environment, so parallel tests never touch the process's.
+        env.entry(ADMIN_PASSWORD_VAR.to_owned())
+            .or_insert_with(|| TEST_ADMIN_PASSWORD.to_owned());
         let mut keys = Vec::new();
         for (i, (id, secret)) in setup.upstream_keys.iter().enumerate() {
             let var = format!("TEST_UPSTREAM_KEY_{i}");
@@ -189,6 +193,26 @@ capabilities = ["embeddings"]
 }
 
 pub use tollgate::store::UsageRowView;
+
+/// TOLLGATE_ADMIN_PASSWORD.
+pub const ADMIN_PASSWORD_VAR: &str = "TOLLGATE_ADMIN_PASSWORD";
+
+/// The password of every test gateway's first admin, `admin`.
+pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password-0123";
+
+/// Logs in as `admin` and answers the session's bearer token.
+pub async fn admin_token(gw: &TestGateway) -> String {
+    let response = gw
+        .client
+        .post(format!("{}/admin/api/login", gw.url))
+        .json(&serde_json::json!({"username": "admin", "password": TEST_ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "admin login failed");
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
 
 /// The master key every test gateway (and the CLI it runs beside) uses.
 pub const TEST_MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";

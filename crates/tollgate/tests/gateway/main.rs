@@ -2,14 +2,20 @@
 //! file, relaying over real HTTP to mock upstreams started in each test.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod admission;
+mod alerts;
 mod anthropic;
 mod auth;
 mod cli;
 mod common;
 mod errors;
 mod lifecycle;
+mod ops;
 mod pool;
 mod relay;
+mod reports;
 mod routing;
+mod stats;
 mod upstream_cli;
+mod usage_spool;

@@ -1,6 +1,7 @@
 //! Raw configuration → [`Config`], collecting every problem instead of stopping at
 //! the first.
 
+mod alerts;
 mod models;
 mod providers;
 mod server;
@@ -12,7 +13,8 @@ use serde::Deserialize;
 use super::env::{apply_overrides, Env};
 use super::raw::{RawConfig, RawModel};
 use super::{
-    Config, MockSettings, Problem, Problems, ProviderConfig, ProviderKind, StorageConfig, Strategy,
+    Config, MockSettings, Problem, Problems, ProviderConfig, ProviderKind, Secret, StorageConfig,
+    Strategy, ADMIN_PASSWORD_VAR,
 };
 
 const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -30,6 +32,17 @@ pub fn from_text(text: &str, origin: &str, env: &Env) -> Result<Config, Problems
 pub fn storage_from_text(text: &str, origin: &str, env: &Env) -> Result<StorageConfig, Problems> {
     let raw = parse(text, origin, env)?;
     validate_with(origin, env, |v| v.storage(&raw))
+}
+
+/// Parses configuration text but validates only `[server]`: what `tollgate stats`
+/// needs to find a running gateway.
+pub fn server_from_text(
+    text: &str,
+    origin: &str,
+    env: &Env,
+) -> Result<super::ServerConfig, Problems> {
+    let raw = parse(text, origin, env)?;
+    validate_with(origin, env, |v| v.server(&raw))
 }
 
 /// Runs one validation and answers its result, or every problem it found.
@@ -147,11 +160,7 @@ impl Validator<'_> {
     fn config(&mut self, raw: RawConfig) -> Config {
         let server = self.server(&raw);
         let storage = self.storage(&raw);
-        if raw.alerts.is_some() {
-            self.warnings.push(
-                "[alerts] is accepted but not enforced by this version of tollgate".to_owned(),
-            );
-        }
+        let alerts = self.alerts(raw.alerts.as_ref());
         let budgets = self.budgets(&raw.budgets);
         let default_strategy = match self.env.get("API_KEY_STRATEGY") {
             Some(s) => self.strategy("API_KEY_STRATEGY", s),
@@ -202,7 +211,13 @@ impl Validator<'_> {
             models,
             tiers,
             budgets,
+            alerts,
             builtin_mock,
+            admin_password: self
+                .env
+                .get(ADMIN_PASSWORD_VAR)
+                .filter(|p| !p.is_empty())
+                .map(|p| Secret::new(p.as_str())),
             warnings: std::mem::take(&mut self.warnings),
         }
     }

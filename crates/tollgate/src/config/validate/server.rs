@@ -92,7 +92,12 @@ impl Validator<'_> {
                 );
             }
         }
+        let spool_path = match s.spool_path.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) => std::path::PathBuf::from(p),
+            None => default_spool_path(&database_url),
+        };
         StorageConfig {
+            spool_path,
             database_url,
             redis_url,
             log_retention_days: self.positive(
@@ -118,5 +123,18 @@ impl Validator<'_> {
                 }
             })
             .collect()
+    }
+}
+
+/// The spool beside a SQLite file, else in the working directory.
+fn default_spool_path(database_url: &str) -> std::path::PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && !path.starts_with(':'));
+    match file {
+        Some(path) => std::path::PathBuf::from(format!("{path}.usage-spool")),
+        None => std::path::PathBuf::from("tollgate.usage-spool"),
     }
 }

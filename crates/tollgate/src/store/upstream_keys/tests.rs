@@ -246,3 +246,52 @@ async fn a_second_master_key_cannot_seal_into_the_same_table() {
     assert_eq!(store.list_upstream_key_rows().await.expect("rows").len(), 1);
     assert_eq!(store.upstream_keys_revision().await.expect("rev"), 1);
 }
+
+#[tokio::test]
+async fn update_changes_only_what_it_names_and_reseals_a_new_secret() {
+    let (_dir, store) = temp_store().await;
+    let master = MasterKey::generate();
+    store
+        .insert_upstream_key(&new_key("oa-1"), &master)
+        .await
+        .expect("insert");
+    let update = UpstreamKeyUpdate {
+        rpm: Some(None),
+        weight: Some(5),
+        tier: Some(Some("premium".to_owned())),
+        secret: Some(Secret::new("sk-new-secret-0123456789")),
+        ..UpstreamKeyUpdate::default()
+    };
+    assert!(!update.is_empty() && UpstreamKeyUpdate::default().is_empty());
+    let row = store
+        .update_upstream_key("oa-1", &update, &master)
+        .await
+        .expect("update");
+    assert_eq!(
+        (row.rpm, row.weight, row.tier.as_deref()),
+        (None, 5, Some("premium"))
+    );
+    assert_eq!(
+        (row.daily_budget, row.region.as_deref()),
+        (Some(12.5), Some("us"))
+    );
+    assert_eq!(row.masked, "sk-n…6789");
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 2);
+    let keys = store.list_upstream_keys(&master).await.expect("list");
+    assert_eq!(keys[0].key.secret.expose(), "sk-new-secret-0123456789");
+
+    let bad = UpstreamKeyUpdate {
+        weight: Some(0),
+        ..UpstreamKeyUpdate::default()
+    };
+    match store.update_upstream_key("oa-1", &bad, &master).await {
+        Err(StoreError::Invalid(m)) => assert!(m.contains("weight"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store.update_upstream_key("nope", &update, &master).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Refused updates leave the revision as it was.
+    assert_eq!(store.upstream_keys_revision().await.expect("rev"), 2);
+}

@@ -1,0 +1,23 @@
+-- Admin users and their sessions (SPEC §1, §8). Portable types as in 0001: TEXT ids,
+-- BIGINT unix-millisecond timestamps; the PostgreSQL mirror is the same statements.
+
+-- People who may use the admin API and dashboard. The password is stored only as an
+-- argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash).
+CREATE TABLE admin_users (
+    id             TEXT PRIMARY KEY,
+    username       TEXT NOT NULL UNIQUE,
+    password_hash  TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL
+);
+
+-- Logged-in sessions, shared by every replica. The bearer token itself is never
+-- stored: only the hex SHA-256 of it (a 256-bit random token needs no slow hash).
+CREATE TABLE admin_sessions (
+    token_hash  TEXT PRIMARY KEY,
+    username    TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX admin_sessions_username ON admin_sessions (username);
+CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at);

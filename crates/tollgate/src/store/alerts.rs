@@ -1,0 +1,285 @@
+//! Alert history (`alert_events`) and the figures alert rules read from the database:
+//! calls and failures over a recent window (a key range of `request_logs`), the owners
+//! of client keys, and spend per owner from `usage_daily`.
+//!
+//! - An event id starts with its Unix milliseconds in hex (`alert_<12 hex><8 hex>`),
+//!   like request ids: newest first is the primary key read backwards.
+//! - A call is a failure when its status is 500 or more: every upstream failure the
+//!   client saw (502 `upstream_failed`, 503 `no_usable_upstream_key`, 504
+//!   `upstream_timeout`) and the gateway's own (503 `limits_unavailable`). Other 4xx
+//!   answers are the caller's doing (bad request, key, limit, budget): they count as
+//!   calls, not failures. 499 (`client_closed`: the client went away) counts as neither.
+
+use sqlx::Row;
+
+use super::{id_at, Store, StoreError};
+
+/// Whether an alert started or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertState {
+    /// The rule's condition became true for the subject.
+    Fired,
+    /// It became false again.
+    Resolved,
+}
+
+impl AlertState {
+    /// `fired` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Fired => "fired",
+            AlertState::Resolved => "resolved",
+        }
+    }
+
+    /// The state named `name`, if any.
+    pub fn parse(name: &str) -> Option<AlertState> {
+        match name {
+            "fired" => Some(AlertState::Fired),
+            "resolved" => Some(AlertState::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// One alert event: a rule fired or resolved for a subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEvent {
+    /// `alert_<12 hex ms><8 hex random>`.
+    pub id: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The rule's kind (`upstream_utilization`, `error_rate`, …).
+    pub kind: String,
+    /// What the alert is about: `upstream_key=openai/oa-1`, `provider=openai`,
+    /// `budget=global/daily`, `budget=owner:alice/monthly`.
+    pub subject: String,
+    /// Fired or resolved.
+    pub state: AlertState,
+    /// What happened, for people. Never holds a secret.
+    pub message: String,
+    /// The measured figure (a share from 0 to 1, or seconds for `unused_key`).
+    pub value: Option<f64>,
+    /// The rule's threshold, in the same unit as `value`.
+    pub threshold: Option<f64>,
+    /// Unix milliseconds of the evaluation that saw the change.
+    pub at: i64,
+}
+
+/// A new, unique event id for an event at `at_ms`.
+pub fn new_alert_event_id(at_ms: i64) -> String {
+    let random: u32 = rand::random();
+    format!("alert_{}{random:08x}", &id_at(at_ms)["req_".len()..])
+}
+
+/// Calls and failures of one provider over a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCounts {
+    /// The provider that served (or failed) the calls; `None` for calls that ended
+    /// before reaching one (refused, or failed in the gateway).
+    pub provider: Option<String>,
+    /// Calls in the window (499 `client_closed` excluded).
+    pub requests: u64,
+    /// Of those, answered with status 500 or more.
+    pub failures: u64,
+}
+
+/// Spend of one owner (or of everyone) in today's and this month's rows of
+/// `usage_daily`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailySpend {
+    /// The key owner; `None` sums calls of keys without one.
+    pub owner: Option<String>,
+    /// Spend today, in nano-units of the currency.
+    pub today_nanos: i64,
+    /// Spend this month, today included.
+    pub month_nanos: i64,
+}
+
+fn event(row: &sqlx::sqlite::SqliteRow) -> Result<AlertEvent, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(AlertEvent {
+        id: row.try_get("id")?,
+        rule: row.try_get("rule")?,
+        kind: row.try_get("kind")?,
+        subject: row.try_get("subject")?,
+        state: AlertState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?,
+        message: row.try_get("message")?,
+        value: row.try_get("value")?,
+        threshold: row.try_get("threshold")?,
+        at: row.try_get("at")?,
+    })
+}
+
+impl Store {
+    /// Records an alert event.
+    pub async fn insert_alert_event(&self, e: &AlertEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO alert_events (id, rule, kind, subject, state, message, value, threshold, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.rule)
+        .bind(&e.kind)
+        .bind(&e.subject)
+        .bind(e.state.as_str())
+        .bind(&e.message)
+        .bind(e.value)
+        .bind(e.threshold)
+        .bind(e.at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` alert events, newest first.
+    pub async fn alert_events(&self, limit: u32) -> Result<Vec<AlertEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, rule, kind, subject, state, message, value, threshold, at
+             FROM alert_events ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event).collect()
+    }
+
+    /// The alerts whose latest event is `fired`: episodes still open, carried over a
+    /// restart so that they are not announced twice.
+    pub async fn open_alerts(&self) -> Result<Vec<AlertEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.rule, e.kind, e.subject, e.state, e.message, e.value, e.threshold, e.at
+             FROM alert_events e
+             WHERE e.id = (SELECT MAX(x.id) FROM alert_events x
+                           WHERE x.rule = e.rule AND x.subject = e.subject)
+               AND e.state = 'fired'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event).collect()
+    }
+
+    /// Calls and failures per provider from `since_ms` on (see the module notes for
+    /// what a failure is). The time range is a key range of `request_logs`.
+    pub async fn call_counts_since(&self, since_ms: i64) -> Result<Vec<CallCounts>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT provider, COUNT(*) AS requests,
+                    COALESCE(SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END), 0) AS failures
+             FROM request_logs
+             WHERE request_id >= ? AND status <> 499
+             GROUP BY provider",
+        )
+        .bind(id_at(since_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallCounts {
+                    provider: r.try_get("provider")?,
+                    requests: r.try_get::<i64, _>("requests")?.max(0) as u64,
+                    failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Every owner named by a client key.
+    pub async fn key_owners(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT owner FROM client_keys WHERE owner IS NOT NULL AND owner <> '' ORDER BY owner",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("owner").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Spend per owner today (`today`, a `YYYY-MM-DD` UTC day) and since
+    /// `month_start` (the first day of the month), from `usage_daily` (refreshed
+    /// every minute for today).
+    pub async fn daily_spend(
+        &self,
+        today: &str,
+        month_start: &str,
+    ) -> Result<Vec<DailySpend>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT owner,
+                    COALESCE(SUM(CASE WHEN day = ? THEN cost_nanos ELSE 0 END), 0) AS today_nanos,
+                    COALESCE(SUM(cost_nanos), 0) AS month_nanos
+             FROM usage_daily
+             WHERE day >= ? AND day <= ?
+             GROUP BY owner",
+        )
+        .bind(today)
+        .bind(month_start)
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DailySpend {
+                    owner: r.try_get("owner")?,
+                    today_nanos: r.try_get("today_nanos")?,
+                    month_nanos: r.try_get("month_nanos")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        (Store::open(&url).await.unwrap(), dir)
+    }
+
+    fn fired(rule: &str, subject: &str, at: i64, state: AlertState) -> AlertEvent {
+        AlertEvent {
+            id: new_alert_event_id(at),
+            rule: rule.to_owned(),
+            kind: "invalid_key".to_owned(),
+            subject: subject.to_owned(),
+            state,
+            message: "m".to_owned(),
+            value: None,
+            threshold: Some(0.5),
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn alert_events_are_listed_newest_first_and_open_ones_found() {
+        let (store, _dir) = store().await;
+        let events = [
+            fired("r", "a", 1_000, AlertState::Fired),
+            fired("r", "b", 2_000, AlertState::Fired),
+            fired("r", "a", 3_000, AlertState::Resolved),
+        ];
+        for e in &events {
+            store.insert_alert_event(e).await.unwrap();
+        }
+        let listed = store.alert_events(10).await.unwrap();
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[0], events[2]);
+        assert_eq!(listed[2], events[0]);
+        assert_eq!(store.alert_events(1).await.unwrap().len(), 1);
+        let open = store.open_alerts().await.unwrap();
+        assert_eq!(open, vec![events[1].clone()]);
+    }
+
+    #[test]
+    fn event_ids_sort_by_time() {
+        let a = new_alert_event_id(1_000);
+        let b = new_alert_event_id(2_000);
+        assert!(a < b, "{a} < {b}");
+        assert!(a.starts_with("alert_0000000003e8"));
+    }
+}

@@ -1,0 +1,583 @@
+//! Reports over the request log (SPEC §7): usage grouped by day, model, key or owner
+//! with latency percentiles and errors by type; pages of log rows, newest first;
+//! daily aggregates per key and model (`usage_daily`); and retention.
+//!
+//! - Time ranges are key ranges. A request id starts with its Unix milliseconds in hex
+//!   (`req_<12 hex><12 hex>`), so `from..to` is `request_id >= 'req_<from>' AND
+//!   request_id < 'req_<to>'` on the primary key, and a row's time (and day) is its
+//!   id's time (`created_at` only for an id of another shape).
+//! - The model of a call is the model that served it or, when none did (refused
+//!   before routing, unknown model), the one it asked for:
+//!   `COALESCE(model_served, model_requested)`. Filters and grouping use the same
+//!   expression, so a total filtered by model equals that model's grouped row.
+//! - Success is status < 400; every other status (499 `client_closed` included) is a
+//!   failure. Percentiles are nearest-rank over the group's latencies.
+//! - Portable SQL only, for the PostgreSQL port: no date or percentile functions
+//!   (days and percentiles are computed here, in Rust, from streamed rows), no
+//!   `DELETE … LIMIT` (chunks are bounded by a key found first).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, NaiveTime};
+use futures_util::TryStreamExt;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{now_ms, Store, StoreError, UsageRowView};
+
+/// The largest time a request id can hold (12 hex digits of milliseconds).
+const MAX_ID_MS: i64 = 0xffff_ffff_ffff;
+/// Rows per INSERT when `usage_daily` is rewritten (15 values each).
+const DAILY_ROWS_PER_STATEMENT: usize = 64;
+
+/// A field usage rows can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupBy {
+    /// UTC day, `YYYY-MM-DD`.
+    Day,
+    /// The model served (else asked for).
+    Model,
+    /// The client key id.
+    Key,
+    /// The client key's owner.
+    Owner,
+}
+
+impl GroupBy {
+    /// Every value, in the order the API lists them.
+    pub const ALL: [GroupBy; 4] = [GroupBy::Day, GroupBy::Model, GroupBy::Key, GroupBy::Owner];
+
+    /// The name used in `group_by=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Day => "day",
+            GroupBy::Model => "model",
+            GroupBy::Key => "key",
+            GroupBy::Owner => "owner",
+        }
+    }
+
+    /// The value named `name` (as in `group_by=`), if any.
+    pub fn parse(name: &str) -> Option<GroupBy> {
+        GroupBy::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+}
+
+impl fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which request log rows a report or a log page covers. `None` filters nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportFilter {
+    /// Client key id.
+    pub key_id: Option<String>,
+    /// The client key's owner.
+    pub owner: Option<String>,
+    /// The model served, else the one asked for (see the module notes).
+    pub model: Option<String>,
+    /// First Unix millisecond included.
+    pub from_ms: Option<i64>,
+    /// First Unix millisecond excluded.
+    pub to_ms: Option<i64>,
+}
+
+/// A usage report: which rows, and what to group them by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportQuery {
+    /// The rows counted.
+    pub filter: ReportFilter,
+    /// Group fields, in order; empty: one row of totals.
+    pub group_by: Vec<GroupBy>,
+}
+
+/// A status filter for log pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// This status exactly.
+    Exact(u16),
+    /// A class: `Class(4)` is 400–499.
+    Class(u16),
+}
+
+/// Which rows a page of logs shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Key, owner, model and time range.
+    pub filter: ReportFilter,
+    /// Status, exact or by class.
+    pub status: Option<StatusFilter>,
+    /// The data-free error label (`upstream_server_error`, `rate_limited`, `client_closed`, …).
+    pub error_type: Option<String>,
+}
+
+/// One row of a usage report: the group's values and its figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRow {
+    /// The UTC day (`YYYY-MM-DD`), when grouped by day.
+    pub day: Option<String>,
+    /// The model, when grouped by model (`None` also for calls that named none).
+    pub model: Option<String>,
+    /// The client key id, when grouped by key.
+    pub key_id: Option<String>,
+    /// The owner, when grouped by owner (`None` also for keys without an owner).
+    pub owner: Option<String>,
+    /// Calls.
+    pub requests: i64,
+    /// Calls answered with a status below 400.
+    pub successes: i64,
+    /// Calls answered with 400 or above.
+    pub failures: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+    /// Cost in nano-units of the configured currency.
+    pub cost_nanos: i64,
+    /// Median latency (nearest rank); `None` without calls.
+    pub p50_ms: Option<i64>,
+    /// 95th percentile latency.
+    pub p95_ms: Option<i64>,
+    /// 99th percentile latency.
+    pub p99_ms: Option<i64>,
+    /// Calls per error type (rows with an error type only).
+    pub errors: BTreeMap<String, i64>,
+}
+
+impl ReportRow {
+    /// The cost in units of the configured currency.
+    pub fn cost(&self) -> f64 {
+        self.cost_nanos as f64 / 1e9
+    }
+}
+
+/// One row of `usage_daily`: a UTC day's calls of one key and model.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DailyRow {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Client key id; empty when the calls had none.
+    pub key_id: String,
+    /// Model served, else asked for; empty when neither.
+    pub model: String,
+    /// The key's owner in the day's newest row.
+    pub owner: Option<String>,
+    pub requests: i64,
+    pub successes: i64,
+    pub failures: i64,
+    /// `{"error_type": count}` as JSON text.
+    pub errors: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_nanos: i64,
+    pub latency_avg_ms: i64,
+    pub latency_p95_ms: i64,
+    pub latency_p99_ms: i64,
+    /// Unix ms of the refresh that wrote it.
+    pub updated_at: i64,
+}
+
+/// The columns a report reads of each row.
+#[derive(Debug, sqlx::FromRow)]
+struct ScanRow {
+    request_id: String,
+    created_at: i64,
+    key_id: Option<String>,
+    owner: Option<String>,
+    model: Option<String>,
+    status: i64,
+    error_type: Option<String>,
+    latency_ms: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_nanos: i64,
+}
+
+const SCAN_COLUMNS: &str = "SELECT request_id, created_at, key_id, owner,
+        COALESCE(model_served, model_requested) AS model, status, error_type, latency_ms,
+        prompt_tokens, completion_tokens, cost_nanos
+    FROM request_logs";
+
+/// Figures of one group while rows stream by.
+#[derive(Debug, Default)]
+struct Acc {
+    requests: i64,
+    successes: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_nanos: i64,
+    latency_sum: i64,
+    latencies: Vec<i64>,
+    errors: BTreeMap<String, i64>,
+    /// The newest owner seen (rows arrive oldest first).
+    owner: Option<String>,
+}
+
+impl Acc {
+    fn add(&mut self, row: ScanRow) {
+        self.requests += 1;
+        if row.status < 400 {
+            self.successes += 1;
+        }
+        self.prompt_tokens += row.prompt_tokens;
+        self.completion_tokens += row.completion_tokens;
+        self.cost_nanos += row.cost_nanos;
+        self.latency_sum += row.latency_ms;
+        self.latencies.push(row.latency_ms);
+        if let Some(error) = row.error_type {
+            *self.errors.entry(error).or_insert(0) += 1;
+        }
+        if row.owner.is_some() {
+            self.owner = row.owner;
+        }
+    }
+
+    /// Sorts the latencies for [`percentile`].
+    fn finish(&mut self) {
+        self.latencies.sort_unstable();
+    }
+}
+
+/// The nearest-rank percentile `p` (0–100) of sorted `values`.
+fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    let rank = (n * p as usize).div_ceil(100).clamp(1, n);
+    sorted.get(rank - 1).copied()
+}
+
+/// The time of a request id (`req_<12 hex digits of Unix ms>…`), if it has that shape.
+pub fn id_time_ms(request_id: &str) -> Option<i64> {
+    let hex = request_id.strip_prefix("req_")?.get(..12)?;
+    i64::from_str_radix(hex, 16).ok()
+}
+
+/// The smallest request id of `ms` or later: the start of a key range.
+pub fn id_at(ms: i64) -> String {
+    format!("req_{:012x}", ms.clamp(0, MAX_ID_MS))
+}
+
+/// Unix ms at the start of a UTC day.
+pub fn day_start_ms(day: NaiveDate) -> i64 {
+    day.and_time(NaiveTime::MIN).and_utc().timestamp_millis()
+}
+
+/// Unix ms at the start of a UTC day and of the next one.
+pub fn day_range_ms(day: NaiveDate) -> (i64, i64) {
+    let start = day_start_ms(day);
+    (start, start + 86_400_000)
+}
+
+/// The UTC day of a Unix millisecond.
+pub fn day_of_ms(ms: i64) -> NaiveDate {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn row_time_ms(row: &ScanRow) -> i64 {
+    id_time_ms(&row.request_id).unwrap_or(row.created_at)
+}
+
+/// `WHERE …` for a filter (always present, so callers can append `AND …`).
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &ReportFilter) {
+    q.push(" WHERE 1 = 1");
+    if let Some(from) = f.from_ms {
+        q.push(" AND request_id >= ").push_bind(id_at(from));
+    }
+    if let Some(to) = f.to_ms {
+        q.push(" AND request_id < ").push_bind(id_at(to));
+    }
+    if let Some(key_id) = &f.key_id {
+        q.push(" AND key_id = ").push_bind(key_id.clone());
+    }
+    if let Some(owner) = &f.owner {
+        q.push(" AND owner = ").push_bind(owner.clone());
+    }
+    if let Some(model) = &f.model {
+        q.push(" AND COALESCE(model_served, model_requested) = ")
+            .push_bind(model.clone());
+    }
+}
+
+/// A group's identity: one value per group field, in the query's order.
+type GroupKey = Vec<Option<String>>;
+
+impl Store {
+    /// Usage of the rows `query` selects, one row per group (one row of totals, also
+    /// when nothing matches, without group fields). Rows are sorted by the group
+    /// fields in order (days ascending). Streams the rows: memory grows with the
+    /// number of rows only by one latency each.
+    pub async fn usage_report(&self, query: &ReportQuery) -> Result<Vec<ReportRow>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(SCAN_COLUMNS);
+        push_filter(&mut q, &query.filter);
+        q.push(" ORDER BY request_id");
+        let mut groups: HashMap<GroupKey, Acc> = HashMap::new();
+        {
+            let mut rows = q.build_query_as::<ScanRow>().fetch(&self.pool);
+            while let Some(row) = rows.try_next().await? {
+                let key = query
+                    .group_by
+                    .iter()
+                    .map(|g| match g {
+                        GroupBy::Day => Some(day_of_ms(row_time_ms(&row)).to_string()),
+                        GroupBy::Model => row.model.clone(),
+                        GroupBy::Key => row.key_id.clone(),
+                        GroupBy::Owner => row.owner.clone(),
+                    })
+                    .collect::<GroupKey>();
+                groups.entry(key).or_default().add(row);
+            }
+        }
+        if query.group_by.is_empty() && groups.is_empty() {
+            groups.insert(Vec::new(), Acc::default());
+        }
+        let mut out: Vec<(GroupKey, ReportRow)> = groups
+            .into_iter()
+            .map(|(key, mut acc)| {
+                acc.finish();
+                let mut row = ReportRow {
+                    requests: acc.requests,
+                    successes: acc.successes,
+                    failures: acc.requests - acc.successes,
+                    prompt_tokens: acc.prompt_tokens,
+                    completion_tokens: acc.completion_tokens,
+                    cost_nanos: acc.cost_nanos,
+                    p50_ms: percentile(&acc.latencies, 50),
+                    p95_ms: percentile(&acc.latencies, 95),
+                    p99_ms: percentile(&acc.latencies, 99),
+                    errors: acc.errors,
+                    ..ReportRow::default()
+                };
+                for (g, value) in query.group_by.iter().zip(key.iter().cloned()) {
+                    match g {
+                        GroupBy::Day => row.day = value,
+                        GroupBy::Model => row.model = value,
+                        GroupBy::Key => row.key_id = value,
+                        GroupBy::Owner => row.owner = value,
+                    }
+                }
+                (key, row)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out.into_iter().map(|(_, row)| row).collect())
+    }
+
+    /// Up to `limit` request log rows that `query` selects, newest first, older than
+    /// the `cursor` request id when one is given; and the cursor of the next page
+    /// (the last row's id) when there are more. Keyset paging on the primary key:
+    /// pages stay stable while new rows arrive.
+    pub async fn logs_page(
+        &self,
+        query: &LogQuery,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<UsageRowView>, Option<String>), StoreError> {
+        let limit = limit.max(1);
+        // Every column, so that UsageRowView can grow without this query changing.
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM request_logs");
+        push_filter(&mut q, &query.filter);
+        match query.status {
+            Some(StatusFilter::Exact(status)) => {
+                q.push(" AND status = ").push_bind(i64::from(status));
+            }
+            Some(StatusFilter::Class(class)) => {
+                let low = i64::from(class) * 100;
+                q.push(" AND status >= ").push_bind(low);
+                q.push(" AND status < ").push_bind(low + 100);
+            }
+            None => {}
+        }
+        if let Some(error_type) = &query.error_type {
+            q.push(" AND error_type = ").push_bind(error_type.clone());
+        }
+        if let Some(cursor) = cursor {
+            q.push(" AND request_id < ").push_bind(cursor.to_owned());
+        }
+        q.push(" ORDER BY request_id DESC LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        let mut rows = q
+            .build_query_as::<UsageRowView>()
+            .fetch_all(&self.pool)
+            .await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.request_id.clone())
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Recomputes `usage_daily` for one UTC day from its request log rows (one key
+    /// range), replacing the day's rows in one transaction; answers how many groups
+    /// it wrote. Idempotent. A day without request log rows (say, past retention) is
+    /// left as it is, so aggregates outlive the rows they came from.
+    pub async fn refresh_daily(&self, day: NaiveDate) -> Result<usize, StoreError> {
+        let (start, end) = day_range_ms(day);
+        let filter = ReportFilter {
+            from_ms: Some(start),
+            to_ms: Some(end),
+            ..ReportFilter::default()
+        };
+        let mut q = QueryBuilder::<Sqlite>::new(SCAN_COLUMNS);
+        push_filter(&mut q, &filter);
+        q.push(" ORDER BY request_id");
+        let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
+        {
+            let mut rows = q.build_query_as::<ScanRow>().fetch(&self.pool);
+            while let Some(row) = rows.try_next().await? {
+                let key = (
+                    row.key_id.clone().unwrap_or_default(),
+                    row.model.clone().unwrap_or_default(),
+                );
+                groups.entry(key).or_default().add(row);
+            }
+        }
+        if groups.is_empty() {
+            return Ok(0);
+        }
+        let day_text = day.to_string();
+        let updated_at = now_ms();
+        let rows: Vec<DailyRow> = groups
+            .into_iter()
+            .map(|((key_id, model), mut acc)| {
+                acc.finish();
+                let errors = serde_json::to_string(&acc.errors).unwrap_or_else(|_| "{}".into());
+                DailyRow {
+                    day: day_text.clone(),
+                    key_id,
+                    model,
+                    owner: acc.owner,
+                    requests: acc.requests,
+                    successes: acc.successes,
+                    failures: acc.requests - acc.successes,
+                    errors,
+                    prompt_tokens: acc.prompt_tokens,
+                    completion_tokens: acc.completion_tokens,
+                    cost_nanos: acc.cost_nanos,
+                    latency_avg_ms: (acc.latency_sum as f64 / acc.requests.max(1) as f64).round()
+                        as i64,
+                    latency_p95_ms: percentile(&acc.latencies, 95).unwrap_or(0),
+                    latency_p99_ms: percentile(&acc.latencies, 99).unwrap_or(0),
+                    updated_at,
+                }
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM usage_daily WHERE day = ?")
+            .bind(&day_text)
+            .execute(&mut *tx)
+            .await?;
+        for block in rows.chunks(DAILY_ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO usage_daily (day, key_id, model, owner, requests, successes, failures,
+                    errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
+                    latency_p95_ms, latency_p99_ms, updated_at) ",
+            );
+            insert.push_values(block, |mut b, r| {
+                b.push_bind(&r.day)
+                    .push_bind(&r.key_id)
+                    .push_bind(&r.model)
+                    .push_bind(r.owner.as_deref())
+                    .push_bind(r.requests)
+                    .push_bind(r.successes)
+                    .push_bind(r.failures)
+                    .push_bind(&r.errors)
+                    .push_bind(r.prompt_tokens)
+                    .push_bind(r.completion_tokens)
+                    .push_bind(r.cost_nanos)
+                    .push_bind(r.latency_avg_ms)
+                    .push_bind(r.latency_p95_ms)
+                    .push_bind(r.latency_p99_ms)
+                    .push_bind(r.updated_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// The `usage_daily` rows of the days `from..=to`, by day, key and model.
+    pub async fn daily_rows(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyRow>, StoreError> {
+        Ok(sqlx::query_as::<_, DailyRow>(
+            "SELECT day, key_id, model, owner, requests, successes, failures, errors,
+                    prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
+                    latency_p95_ms, latency_p99_ms, updated_at
+             FROM usage_daily WHERE day >= ? AND day <= ? ORDER BY day, key_id, model",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// True when `usage_daily` holds any row of `day`.
+    pub async fn has_daily(&self, day: NaiveDate) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM usage_daily WHERE day = ? LIMIT 1")
+                .bind(day.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// True when the request log holds any row in `from_ms..to_ms` (one key lookup).
+    pub async fn has_logs_between(&self, from_ms: i64, to_ms: i64) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT request_id FROM request_logs
+             WHERE request_id >= ? AND request_id < ? ORDER BY request_id LIMIT 1",
+        )
+        .bind(id_at(from_ms))
+        .bind(id_at(to_ms))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// The UTC day of the oldest request log row (by id), if there is one.
+    pub async fn oldest_log_day(&self) -> Result<Option<NaiveDate>, StoreError> {
+        let oldest: Option<(String, i64)> = sqlx::query_as(
+            "SELECT request_id, created_at FROM request_logs ORDER BY request_id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(oldest.map(|(id, created_at)| day_of_ms(id_time_ms(&id).unwrap_or(created_at))))
+    }
+
+    /// Deletes up to `chunk` of the oldest request log rows whose ids are below
+    /// `before_ms`'s (a key range), in one short transaction; answers how many went.
+    /// The chunk's last id is found first by a read, so the delete is a plain range.
+    pub async fn delete_logs_chunk(&self, before_ms: i64, chunk: u32) -> Result<u64, StoreError> {
+        let end = id_at(before_ms);
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(request_id) FROM (SELECT request_id FROM request_logs
+                 WHERE request_id < ? ORDER BY request_id LIMIT ?) AS chunk",
+        )
+        .bind(&end)
+        .bind(i64::from(chunk.max(1)))
+        .fetch_one(&self.pool)
+        .await?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let deleted = sqlx::query("DELETE FROM request_logs WHERE request_id <= ?")
+            .bind(&last)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests;
