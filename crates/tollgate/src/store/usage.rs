@@ -1,30 +1,107 @@
 //! Request log rows.
 
-use sqlx::{QueryBuilder, Sqlite};
+use std::sync::LazyLock;
 
-use super::{Store, StoreError};
+use super::{with_pool, Store, StoreError};
 use crate::usage::UsageRow;
 
 /// Rows per multi-row INSERT. Every statement has this many rows (or one), so each
 /// is prepared once and then served from sqlx's statement cache.
 const ROWS_PER_STATEMENT: usize = 32;
 
+/// The columns an insert writes, in bind order.
+const INSERT_COLUMNS: [&str; 22] = [
+    "request_id",
+    "created_at",
+    "key_id",
+    "owner",
+    "endpoint",
+    "model_requested",
+    "model_served",
+    "provider",
+    "upstream_key_id",
+    "status",
+    "error_type",
+    "stream",
+    "latency_ms",
+    "ttfb_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "usage_estimated",
+    "cost_nanos",
+    "cache_hit",
+    "downgraded_from",
+    "client_ip",
+    "user_agent",
+];
+
+/// The INSERT of a full block of rows, and of one row.
+static INSERT_BLOCK: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_STATEMENT));
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+
+/// `INSERT … VALUES ($1, …), ($23, …) … ON CONFLICT (request_id) DO NOTHING` for
+/// `rows` rows: the same text on SQLite and PostgreSQL.
+fn insert_sql(rows: usize) -> String {
+    let width = INSERT_COLUMNS.len();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO request_logs ({}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        INSERT_COLUMNS.join(", "),
+        values.join(", ")
+    )
+}
+
 impl Store {
     /// Writes a batch of usage rows in one transaction, many rows per statement; a
     /// row whose request id is already stored is skipped, so a batch can be retried.
     pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut blocks = rows.chunks_exact(ROWS_PER_STATEMENT);
-        for block in blocks.by_ref() {
-            insert_statement(block).build().execute(&mut *tx).await?;
-        }
-        for row in blocks.remainder() {
-            insert_statement(std::slice::from_ref(row))
-                .build()
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let blocks = rows.chunks_exact(ROWS_PER_STATEMENT);
+        let singles = blocks.remainder().chunks(1);
+        let statements = blocks.chain(singles);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in statements {
+                let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                    INSERT_BLOCK.as_str()
+                } else {
+                    INSERT_ONE.as_str()
+                };
+                let mut query = sqlx::query(sql);
+                for r in chunk {
+                    // In INSERT_COLUMNS order.
+                    query = query
+                        .bind(&*r.request_id)
+                        .bind(r.created_at_ms)
+                        .bind(r.key_id.as_deref())
+                        .bind(r.owner.as_deref())
+                        .bind(r.endpoint)
+                        .bind(r.model_requested.as_deref())
+                        .bind(r.model_served.as_deref())
+                        .bind(r.provider.as_deref())
+                        .bind(r.upstream_key_id.as_deref())
+                        .bind(i64::from(r.status))
+                        .bind(r.error_type)
+                        .bind(r.stream)
+                        .bind(r.latency_ms)
+                        .bind(r.ttfb_ms)
+                        .bind(r.prompt_tokens as i64)
+                        .bind(r.completion_tokens as i64)
+                        .bind(r.usage_estimated)
+                        .bind(r.cost_nanos)
+                        .bind(r.cache_hit)
+                        .bind(r.downgraded_from.as_deref())
+                        .bind(r.client_ip.map(|ip| ip.to_string()))
+                        .bind(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }
@@ -52,20 +129,23 @@ impl Store {
         day_start_ms: i64,
     ) -> Result<Vec<UsageTotals>, StoreError> {
         let first_id = format!("req_{:012x}", since_ms.max(0));
-        Ok(sqlx::query_as::<_, UsageTotals>(
-            "SELECT key_id, owner, created_at >= ? AS today, COUNT(*) AS requests,
-                    COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
-                    COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-                    COALESCE(SUM(cost_nanos), 0) AS cost_nanos
-             FROM request_logs
-             WHERE request_id >= ? AND created_at >= ? AND model_served IS NOT NULL
-             GROUP BY key_id, owner, today",
-        )
-        .bind(day_start_ms)
-        .bind(first_id)
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?)
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back.
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, UsageTotals>(
+                "SELECT key_id, owner, created_at >= $1 AS today, COUNT(*) AS requests,
+                        CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens,
+                        CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens,
+                        CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos
+                 FROM request_logs
+                 WHERE request_id >= $2 AND created_at >= $3 AND model_served IS NOT NULL
+                 GROUP BY key_id, owner, today",
+            )
+            .bind(day_start_ms)
+            .bind(first_id)
+            .bind(since_ms)
+            .fetch_all(pool)
+            .await?
+        }))
     }
 }
 
@@ -98,48 +178,16 @@ pub struct UsageRowView {
 impl Store {
     /// The newest `limit` request log rows, newest first.
     pub async fn list_usage(&self, limit: i64) -> Result<Vec<UsageRowView>, StoreError> {
-        Ok(sqlx::query_as::<_, UsageRowView>(
-            "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
-                    upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-                    completion_tokens, cost_nanos, usage_estimated, downgraded_from, client_ip, user_agent
-             FROM request_logs ORDER BY request_id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, UsageRowView>(
+                "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
+                        upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
+                        completion_tokens, cost_nanos, usage_estimated, downgraded_from, client_ip, user_agent
+                 FROM request_logs ORDER BY request_id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
     }
-}
-
-fn insert_statement(rows: &[UsageRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint, model_requested, model_served,
-            provider, upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-            completion_tokens, usage_estimated, cost_nanos, cache_hit, downgraded_from, client_ip, user_agent) ",
-    );
-    insert.push_values(rows, |mut b, r| {
-        b.push_bind(&*r.request_id)
-            .push_bind(r.created_at_ms)
-            .push_bind(r.key_id.as_deref())
-            .push_bind(r.owner.as_deref())
-            .push_bind(r.endpoint)
-            .push_bind(r.model_requested.as_deref())
-            .push_bind(r.model_served.as_deref())
-            .push_bind(r.provider.as_deref())
-            .push_bind(r.upstream_key_id.as_deref())
-            .push_bind(i64::from(r.status))
-            .push_bind(r.error_type)
-            .push_bind(r.stream)
-            .push_bind(r.latency_ms)
-            .push_bind(r.ttfb_ms)
-            .push_bind(r.prompt_tokens as i64)
-            .push_bind(r.completion_tokens as i64)
-            .push_bind(r.usage_estimated)
-            .push_bind(r.cost_nanos)
-            .push_bind(r.cache_hit)
-            .push_bind(r.downgraded_from.as_deref())
-            .push_bind(r.client_ip.map(|ip| ip.to_string()))
-            .push_bind(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
-    });
-    insert.push(" ON CONFLICT (request_id) DO NOTHING");
-    insert
 }
