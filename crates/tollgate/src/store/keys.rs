@@ -851,6 +851,7 @@ mod tests {
         update_patches_only_what_it_names_and_bumps_the_revision,
         regenerate_status_and_delete,
         hmac_secrets_are_resealed_under_a_new_master_key_or_not_at_all,
+        concurrent_writers_take_turns_and_lose_no_update,
     );
 
 
@@ -1110,5 +1111,81 @@ mod tests {
             .hmac_secret
             .is_none());
         assert_eq!(store.keys_revision().await.expect("rev"), rev);
+    }
+
+    async fn concurrent_writers_take_turns_and_lose_no_update(store: Store) {
+        store.insert_key(&new_key("key_c")).await.expect("insert");
+        let patch = |policy: PolicyPatch| KeyUpdate {
+            policy,
+            ..KeyUpdate::default()
+        };
+        let updates = [
+            KeyUpdate {
+                name: Some("renamed".into()),
+                ..KeyUpdate::default()
+            },
+            KeyUpdate {
+                team: Some(Some("ml".into())),
+                ..KeyUpdate::default()
+            },
+            KeyUpdate {
+                region: Some(Some("eu".into())),
+                ..KeyUpdate::default()
+            },
+            KeyUpdate {
+                tier: Some("premium".into()),
+                ..KeyUpdate::default()
+            },
+            patch(PolicyPatch {
+                rpm: Some(Some(11)),
+                ..PolicyPatch::default()
+            }),
+            patch(PolicyPatch {
+                tpm: Some(Some(22)),
+                ..PolicyPatch::default()
+            }),
+            patch(PolicyPatch {
+                rpd: Some(Some(33)),
+                ..PolicyPatch::default()
+            }),
+            patch(PolicyPatch {
+                streaming: Some(false),
+                ..PolicyPatch::default()
+            }),
+        ];
+        let mut tasks = Vec::new();
+        for update in updates {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.update_key("key_c", &update).await.map(|_| ())
+            }));
+        }
+        for i in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.insert_key(&new_key(&format!("key_n{i}"))).await?;
+                let status = if i % 2 == 0 {
+                    KeyStatus::Suspended
+                } else {
+                    KeyStatus::Active
+                };
+                store.set_key_status("key_c", status).await.map(|_| ())
+            }));
+        }
+        let n = tasks.len() as i64;
+        for task in tasks {
+            task.await.expect("joins").expect("no write fails");
+        }
+        let r = store.find_key("key_c").await.expect("find");
+        assert_eq!(
+            (r.name.as_str(), r.team.as_deref(), r.region.as_deref(), r.tier.as_str()),
+            ("renamed", Some("ml"), Some("eu"), "premium")
+        );
+        let l = &r.policy.limits;
+        assert_eq!((l.rpm, l.tpm, l.rpd), (Some(11), Some(22), Some(33)));
+        assert!(!r.policy.permissions.streaming);
+        // One insert, then one bump per write.
+        assert_eq!(store.keys_revision().await.expect("rev"), 1 + n + 4);
+        assert_eq!(store.list_keys().await.expect("list").len(), 5);
     }
 }

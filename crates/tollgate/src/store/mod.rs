@@ -32,7 +32,8 @@ mod usage;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
@@ -166,6 +167,18 @@ impl Store {
         let db = match Backend::of_url(url) {
             Some(Backend::Postgres) => {
                 let options = PgConnectOptions::from_str(url).map_err(open_err)?;
+                // One connection first, for its own error: the pool retries refused
+                // connections until its timeout and then reports only the timeout.
+                let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                        )))
+                    })
+                    .map_err(open_err)?;
+                let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(PG_MAX_CONNECTIONS)
                     .acquire_timeout(CONNECT_TIMEOUT)
@@ -282,4 +295,82 @@ fn open_fix(url: &str, error: &sqlx::Error) -> String {
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        for (url, shown) in [
+            (
+                "postgres://app:s3cret@db.internal:5432/tollgate",
+                "postgres://app:***@db.internal:5432/tollgate",
+            ),
+            (
+                "postgresql://app:p@ss@db/tollgate?sslmode=prefer",
+                "postgresql://app:***@db/tollgate?sslmode=prefer",
+            ),
+            (
+                "postgres://db/tollgate?user=app&password=s3cret",
+                "postgres://db/tollgate?user=app&password=***",
+            ),
+            (
+                "postgres://postgres@127.0.0.1/test",
+                "postgres://postgres@127.0.0.1/test",
+            ),
+            ("sqlite://tollgate.db", "sqlite://tollgate.db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        assert_eq!(
+            Backend::of_url("postgresql://x/y"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("mysql://x/y"), None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_named_without_its_password_and_with_the_fix() {
+        // Port 1 on loopback: nothing listens there.
+        let err = Store::open("postgres://app:s3cret@127.0.0.1:1/tollgate")
+            .await
+            .expect_err("nothing listens")
+            .to_string();
+        assert!(
+            err.contains("postgres://app:***@127.0.0.1:1/tollgate") && !err.contains("s3cret"),
+            "{err}"
+        );
+        assert!(err.contains("is PostgreSQL running"), "{err}");
+
+        let err = Store::open("postgres://app:s3cret@127.0.0.1:notaport/x")
+            .await
+            .expect_err("bad URL")
+            .to_string();
+        assert!(
+            !err.contains("s3cret") && err.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_database_is_named_with_the_fix() {
+        let base = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| testing::DEFAULT_POSTGRES_URL.to_owned());
+        let (path, query) = base.split_once('?').unwrap_or((&base, ""));
+        let (server, _) = path.rsplit_once('/').expect("a database in the URL");
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        let url = format!("{server}/tollgate_no_such_database{query}");
+        let err = Store::open(&url).await.expect_err("no database").to_string();
+        assert!(
+            err.contains("tollgate_no_such_database") && err.contains("createdb"),
+            "{err}"
+        );
+    }
 }

@@ -57,10 +57,14 @@ where
     let store = Store::open(&schema.url).await.expect("opens");
     let outcome = AssertUnwindSafe(test(store.clone())).catch_unwind().await;
     store.close().await;
-    schema.drop().await;
+    let dropped = schema.drop().await;
     if let Err(panic) = outcome {
+        if let Err(e) = dropped {
+            eprintln!("{e}");
+        }
         std::panic::resume_unwind(panic);
     }
+    dropped.expect("drops the test schema");
 }
 
 /// A schema of its own in the test PostgreSQL.
@@ -89,13 +93,15 @@ impl PgSchema {
     }
 
     /// Drops the schema and everything in it.
-    pub async fn drop(self) {
+    pub async fn drop(self) -> Result<(), String> {
         let mut conn = admin_connection(&self.base).await;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+        let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
             .execute(&mut conn)
-            .await
-            .expect("drops the test schema");
+            .await;
         let _ = conn.close().await;
+        dropped
+            .map(|_| ())
+            .map_err(|e| format!("test schema {} not dropped: {e}", self.name))
     }
 }
 

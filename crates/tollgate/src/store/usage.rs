@@ -191,3 +191,144 @@ impl Store {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::on_both_backends;
+
+    on_both_backends!(
+        batches_are_written_whole_and_retries_skip_stored_rows,
+        every_field_is_read_back,
+        totals_split_at_the_day_and_skip_refused_calls,
+    );
+
+    /// A row `n` ms after `base`, with an id that sorts by time as real ids do.
+    fn row(base: i64, n: i64) -> UsageRow {
+        let at = base + n;
+        UsageRow {
+            request_id: format!("req_{at:012x}{n:012x}").into(),
+            created_at_ms: at,
+            key_id: Some("key_a".into()),
+            owner: Some("alice".into()),
+            endpoint: "/v1/chat/completions",
+            model_requested: Some("mock-gpt".into()),
+            model_served: Some("mock-gpt".into()),
+            status: 200,
+            latency_ms: 5,
+            prompt_tokens: 10,
+            completion_tokens: 2,
+            cost_nanos: 1_000,
+            ..UsageRow::default()
+        }
+    }
+
+    async fn batches_are_written_whole_and_retries_skip_stored_rows(store: Store) {
+        let base = 1_700_000_000_000;
+        // Two full blocks and a remainder of single-row statements.
+        let rows: Vec<UsageRow> = (0..70).map(|n| row(base, n)).collect();
+        store.insert_usage(&rows).await.expect("insert");
+        // A retried batch that overlaps: stored rows are skipped, new ones written.
+        let retry: Vec<UsageRow> = (60..75).map(|n| row(base, n)).collect();
+        store.insert_usage(&retry).await.expect("retry");
+        store.insert_usage(&[]).await.expect("empty batch");
+        let stored = store.list_usage(1000).await.expect("list");
+        assert_eq!(stored.len(), 75);
+        assert_eq!(&*stored[0].request_id, &*row(base, 74).request_id);
+        assert!(stored
+            .windows(2)
+            .all(|w| w[0].request_id > w[1].request_id));
+        assert_eq!(store.list_usage(3).await.expect("list").len(), 3);
+    }
+
+    async fn every_field_is_read_back(store: Store) {
+        let r = UsageRow {
+            provider: Some("local".into()),
+            upstream_key_id: Some("up-1".into()),
+            status: 502,
+            error_type: Some("upstream_error"),
+            stream: true,
+            ttfb_ms: Some(3),
+            usage_estimated: true,
+            cache_hit: true,
+            downgraded_from: Some("gpt-4o".into()),
+            client_ip: Some("2001:db8::1".parse().expect("ip")),
+            user_agent: Some(http::HeaderValue::from_static("openai-python/1.0")),
+            ..row(1_700_000_000_000, 0)
+        };
+        store.insert_usage(&[r.clone()]).await.expect("insert");
+        let got = store.list_usage(10).await.expect("list").remove(0);
+        assert_eq!(
+            (got.status, got.error_type.as_deref(), got.stream, got.usage_estimated),
+            (502, Some("upstream_error"), true, true)
+        );
+        assert_eq!((got.latency_ms, got.ttfb_ms), (5, Some(3)));
+        assert_eq!(
+            (got.prompt_tokens, got.completion_tokens, got.cost_nanos),
+            (10, 2, 1_000)
+        );
+        assert_eq!(got.created_at, r.created_at_ms);
+        assert_eq!(got.downgraded_from.as_deref(), Some("gpt-4o"));
+        assert_eq!(got.client_ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(got.user_agent.as_deref(), Some("openai-python/1.0"));
+        assert_eq!(got.upstream_key_id.as_deref(), Some("up-1"));
+
+        let plain = row(1_700_000_000_000, 1);
+        store.insert_usage(&[plain]).await.expect("insert");
+        let got = store.list_usage(1).await.expect("list").remove(0);
+        assert!(!got.stream && !got.usage_estimated);
+        assert_eq!((got.ttfb_ms, got.client_ip, got.provider), (None, None, None));
+    }
+
+    async fn totals_split_at_the_day_and_skip_refused_calls(store: Store) {
+        let day = 1_700_006_400_000;
+        let mut rows = vec![
+            row(day, -5_000_000), // before `since`: not counted
+            row(day, -1_000),     // yesterday
+            row(day, -500),       // yesterday
+            row(day, 0),          // today
+            row(day, 10),         // today
+        ];
+        // Refused before reaching a model: not counted.
+        rows.push(UsageRow {
+            model_served: None,
+            status: 429,
+            ..row(day, 20)
+        });
+        // Another owner's key.
+        rows.push(UsageRow {
+            key_id: Some("key_b".into()),
+            owner: Some("bob".into()),
+            cost_nanos: 7,
+            ..row(day, 30)
+        });
+        store.insert_usage(&rows).await.expect("insert");
+        let mut totals = store
+            .usage_totals_since(day - 10_000, day)
+            .await
+            .expect("totals");
+        totals.sort_by(|a, b| (&a.key_id, a.today).cmp(&(&b.key_id, b.today)));
+        let expected = |key: &str, owner: &str, today, requests, cost| UsageTotals {
+            key_id: Some(key.to_owned()),
+            owner: Some(owner.to_owned()),
+            today,
+            requests,
+            prompt_tokens: 10 * requests,
+            completion_tokens: 2 * requests,
+            cost_nanos: cost,
+        };
+        assert_eq!(
+            totals,
+            vec![
+                expected("key_a", "alice", false, 2, 2_000),
+                expected("key_a", "alice", true, 2, 2_000),
+                expected("key_b", "bob", true, 1, 7),
+            ]
+        );
+        assert!(store
+            .usage_totals_since(day + 1_000, day)
+            .await
+            .expect("totals")
+            .is_empty());
+    }
+}
