@@ -854,7 +854,6 @@ mod tests {
         concurrent_writers_take_turns_and_lose_no_update,
     );
 
-
     fn new_key(id: &str) -> NewKey {
         let s = secret::generate("live");
         NewKey {
@@ -1178,7 +1177,12 @@ mod tests {
         }
         let r = store.find_key("key_c").await.expect("find");
         assert_eq!(
-            (r.name.as_str(), r.team.as_deref(), r.region.as_deref(), r.tier.as_str()),
+            (
+                r.name.as_str(),
+                r.team.as_deref(),
+                r.region.as_deref(),
+                r.tier.as_str()
+            ),
             ("renamed", Some("ml"), Some("eu"), "premium")
         );
         let l = &r.policy.limits;

@@ -33,8 +33,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection;
 use sqlx::{PgPool, SqlitePool};
 
 pub use keys::{
@@ -169,15 +169,16 @@ impl Store {
                 let options = PgConnectOptions::from_str(url).map_err(open_err)?;
                 // One connection first, for its own error: the pool retries refused
                 // connections until its timeout and then reports only the timeout.
-                let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(sqlx::Error::Io(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
-                        )))
-                    })
-                    .map_err(open_err)?;
+                let probe =
+                    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(sqlx::Error::Io(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                            )))
+                        })
+                        .map_err(open_err)?;
                 let _ = probe.close().await;
                 let pool = PgPoolOptions::new()
                     .max_connections(PG_MAX_CONNECTIONS)
@@ -324,10 +325,7 @@ mod tests {
         ] {
             assert_eq!(redact_url(url), shown);
         }
-        assert_eq!(
-            Backend::of_url("postgresql://x/y"),
-            Some(Backend::Postgres)
-        );
+        assert_eq!(Backend::of_url("postgresql://x/y"), Some(Backend::Postgres));
         assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("mysql://x/y"), None);
     }
@@ -367,7 +365,10 @@ mod tests {
             format!("?{query}")
         };
         let url = format!("{server}/tollgate_no_such_database{query}");
-        let err = Store::open(&url).await.expect_err("no database").to_string();
+        let err = Store::open(&url)
+            .await
+            .expect_err("no database")
+            .to_string();
         assert!(
             err.contains("tollgate_no_such_database") && err.contains("createdb"),
             "{err}"

@@ -235,9 +235,7 @@ mod tests {
         let stored = store.list_usage(1000).await.expect("list");
         assert_eq!(stored.len(), 75);
         assert_eq!(&*stored[0].request_id, &*row(base, 74).request_id);
-        assert!(stored
-            .windows(2)
-            .all(|w| w[0].request_id > w[1].request_id));
+        assert!(stored.windows(2).all(|w| w[0].request_id > w[1].request_id));
         assert_eq!(store.list_usage(3).await.expect("list").len(), 3);
     }
 
@@ -256,10 +254,18 @@ mod tests {
             user_agent: Some(http::HeaderValue::from_static("openai-python/1.0")),
             ..row(1_700_000_000_000, 0)
         };
-        store.insert_usage(&[r.clone()]).await.expect("insert");
+        store
+            .insert_usage(std::slice::from_ref(&r))
+            .await
+            .expect("insert");
         let got = store.list_usage(10).await.expect("list").remove(0);
         assert_eq!(
-            (got.status, got.error_type.as_deref(), got.stream, got.usage_estimated),
+            (
+                got.status,
+                got.error_type.as_deref(),
+                got.stream,
+                got.usage_estimated
+            ),
             (502, Some("upstream_error"), true, true)
         );
         assert_eq!((got.latency_ms, got.ttfb_ms), (5, Some(3)));
@@ -277,7 +283,10 @@ mod tests {
         store.insert_usage(&[plain]).await.expect("insert");
         let got = store.list_usage(1).await.expect("list").remove(0);
         assert!(!got.stream && !got.usage_estimated);
-        assert_eq!((got.ttfb_ms, got.client_ip, got.provider), (None, None, None));
+        assert_eq!(
+            (got.ttfb_ms, got.client_ip, got.provider),
+            (None, None, None)
+        );
     }
 
     async fn totals_split_at_the_day_and_skip_refused_calls(store: Store) {

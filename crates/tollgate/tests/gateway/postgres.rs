@@ -95,7 +95,9 @@ async fn within_a_second(gw: &TestGateway, secret: &str, status: u16, what: &str
 async fn calls_leave_one_usage_row_each() {
     let gw = on_postgres("").await;
     assert_eq!(
-        gw.post("/v1/chat/completions", chat("hello there")).await.status(),
+        gw.post("/v1/chat/completions", chat("hello there"))
+            .await
+            .status(),
         200
     );
     let streamed = gw
@@ -104,9 +106,12 @@ async fn calls_leave_one_usage_row_each() {
     assert_eq!(streamed.status(), 200);
     assert!(streamed.text().await.unwrap().contains("[DONE]"));
     assert_eq!(
-        gw.post("/v1/chat/completions", json!({"model": "nope", "messages": []}))
-            .await
-            .status(),
+        gw.post(
+            "/v1/chat/completions",
+            json!({"model": "nope", "messages": []})
+        )
+        .await
+        .status(),
         404
     );
 
@@ -135,7 +140,12 @@ async fn calls_leave_one_usage_row_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_created_and_revoked_by_the_cli_apply_within_a_second() {
     let gw = on_postgres("").await;
-    let out = ok(cli(&gw.db_url, &["keys", "create", "--name", "pg", "--json"], "").await);
+    let out = ok(cli(
+        &gw.db_url,
+        &["keys", "create", "--name", "pg", "--json"],
+        "",
+    )
+    .await);
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let secret = created["key"].as_str().unwrap().to_owned();
@@ -176,7 +186,11 @@ async fn upstream_keys_are_stored_sealed_and_join_the_running_pool() {
     pool.close().await;
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("db-1") && rows[0].contains("sk-s…6789"));
-    assert!(!rows[0].contains(&SECRET[6..22]), "stored in clear: {}", rows[0]);
+    assert!(
+        !rows[0].contains(&SECRET[6..22]),
+        "stored in clear: {}",
+        rows[0]
+    );
 
     let deadline = Instant::now() + Duration::from_secs(3);
     while gw.mock.requests_for_key(SECRET) == 0 {
@@ -199,7 +213,11 @@ async fn upstream_keys_are_stored_sealed_and_join_the_running_pool() {
             200
         );
     }
-    assert_eq!(gw.mock.requests_for_key(SECRET), before, "disabled key used");
+    assert_eq!(
+        gw.mock.requests_for_key(SECRET),
+        before,
+        "disabled key used"
+    );
 }
 
 #[tokio::test]
@@ -280,7 +298,16 @@ async fn an_unreachable_server_is_named_with_the_password_masked_and_the_fix() {
             "{args:?}: {shown}"
         );
     }
-    let out = cli("postgres://app:pw@db.example:notaport/x", &["keys", "list"], "").await;
+    let out = cli(
+        "postgres://app:pw@db.example:notaport/x",
+        &["keys", "list"],
+        "",
+    )
+    .await;
     assert!(!out.status.success());
-    assert!(text(&out).contains("storage.database_url"), "{}", text(&out));
+    assert!(
+        text(&out).contains("storage.database_url"),
+        "{}",
+        text(&out)
+    );
 }

@@ -11,7 +11,6 @@ on_both_backends!(
 
 const SECRET: &str = "sk-test-0123456789abcdefSECRET";
 
-
 fn new_key(id: &str) -> NewUpstreamKey {
     NewUpstreamKey {
         id: id.to_owned(),
