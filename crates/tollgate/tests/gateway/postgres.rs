@@ -8,9 +8,11 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tollgate::admission::hmac::HmacSecret;
+use tollgate::secrets::MasterKey;
 use tollgate::store::{Backend, Store};
 
-use crate::common::{chat, chat_stream, PgSchema, Setup, TestGateway, TEST_MASTER_KEY};
+use crate::common::{chat, chat_stream, master_key, PgSchema, Setup, TestGateway, TEST_MASTER_KEY};
 
 async fn on_postgres(extra: &'static str) -> TestGateway {
     let gw = TestGateway::start_with(Setup {
@@ -26,6 +28,11 @@ async fn on_postgres(extra: &'static str) -> TestGateway {
 /// Runs the real `tollgate` binary with `database_url` and the test master key, off
 /// the async runtime.
 async fn cli(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    cli_with(database_url, args, stdin, &[]).await
+}
+
+/// Like [`cli`], with more environment.
+async fn cli_with(database_url: &str, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.args(args)
@@ -35,6 +42,7 @@ async fn cli(database_url: &str, args: &[&str], stdin: &str) -> Output {
         .env("TOLLGATE_STORAGE__DATABASE_URL", database_url)
         .env("TOLLGATE_MASTER_KEY", TEST_MASTER_KEY)
         .env("TOLLGATE_LOG", "error")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -277,6 +285,45 @@ async fn migrate_and_config_check_take_a_postgres_url() {
         "{}",
         text(&checked)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_master_key_reseals_every_stored_secret() {
+    const SECRET: &str = "sk-rotated-in-postgres-0123456789";
+    let schema = PgSchema::create().await;
+    ok(cli(
+        &schema.url,
+        &["upstream", "add", "--provider", "openai", "--id", "oa-1"],
+        &format!("{SECRET}\n"),
+    )
+    .await);
+    ok(cli(
+        &schema.url,
+        &["keys", "create", "--name", "signer", "--hmac"],
+        "",
+    )
+    .await);
+    let new = MasterKey::generate();
+    let out = ok(cli_with(
+        &schema.url,
+        &["admin", "rotate-master-key"],
+        "",
+        &[("TOLLGATE_NEW_MASTER_KEY", &new.to_base64())],
+    )
+    .await);
+    assert!(
+        text(&out).contains("re-encrypted 1 upstream key(s) and 1 client signing secret(s)"),
+        "{}",
+        text(&out)
+    );
+    let store = Store::connect(&schema.url).await.unwrap();
+    let keys = store.list_upstream_keys(&new).await.unwrap();
+    assert_eq!(keys[0].key.secret.expose(), SECRET);
+    assert!(store.list_upstream_keys(&master_key()).await.is_err());
+    let signer = store.list_keys().await.unwrap();
+    let sealed = signer[0].hmac_secret.as_deref().unwrap();
+    assert!(HmacSecret::open(sealed, &new).is_ok());
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
