@@ -272,7 +272,7 @@ impl Drop for PgSchema {
         let (base, name) = (self.base.clone(), self.name.clone());
         // Off this runtime: Drop cannot wait on it. A lock still held by a gateway
         // that was not stopped gives up after a moment; the sweep drops it later.
-        let _ = std::thread::spawn(move || {
+        let dropped = std::thread::spawn(move || {
             use sqlx::Connection;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -290,6 +290,12 @@ impl Drop for PgSchema {
             })
         })
         .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!(
+                "note: test schema {} not dropped ({e}); a run an hour later drops it",
+                self.name
+            );
+        }
     }
 }
 
