@@ -3,8 +3,11 @@
 #
 #   scripts/test-all.sh
 #
-# 1. starts PostgreSQL and Redis when installed but down (no test needs them yet)
-# 2. cargo fmt --check, cargo clippy -D warnings, cargo test --workspace
+# 1. starts PostgreSQL and Redis (installing them if missing); fails if either cannot
+#    be brought up: the store, gateway and limits tests run on them
+# 2. cargo fmt --check, cargo clippy -D warnings, cargo test --workspace (store tests on
+#    SQLite and PostgreSQL), then the gateway suite again with every gateway on
+#    PostgreSQL (TOLLGATE_TEST_DATABASE=postgres)
 # 3. cargo build -p tollgate -p mock-upstream, then the end-to-end suite in e2e/ (pytest,
 #    real openai and anthropic SDKs) against the real binaries, in the venv e2e/.venv
 #    (created/updated here).
@@ -55,29 +58,52 @@ PY="$(find_python)" || die "Python >= 3.11 not found"
 # ---------------------------------------------------------------------------------------
 section "services: PostgreSQL and Redis"
 
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+pg_url_ok() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+# psql as the postgres superuser over the local socket (peer authentication).
+as_postgres_psql() { as_root runuser -u postgres -- psql -Atqc "$1" >/dev/null 2>&1; }
+
 start_postgres() {
-  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+  if ! command -v pg_isready >/dev/null || ! command -v psql >/dev/null ||
+    { ! pg_up && ! command -v pg_ctlcluster >/dev/null; }; then
+    note "PostgreSQL: installing postgresql (Debian package)"
+    apt_install postgresql ||
+      die "PostgreSQL is needed (the store and gateway tests run on it) and cannot be installed: install postgresql"
+  fi
+  if pg_up; then
     note "PostgreSQL: already running on 127.0.0.1:5432"
-  elif command -v pg_ctlcluster >/dev/null && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+  else
     local ver
-    ver="$(ls /etc/postgresql | sort -V | tail -n1)"
+    ver="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)"
+    if [ -z "$ver" ]; then
+      ver="$(ls /usr/lib/postgresql | sort -V | tail -n1)"
+      note "PostgreSQL: creating cluster $ver/main"
+      as_root pg_createcluster "$ver" main >/dev/null || die "cannot create a PostgreSQL cluster ($ver/main)"
+    fi
     note "PostgreSQL: starting cluster $ver/main"
     as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
     for _ in $(seq 1 30); do
-      pg_isready -q -h 127.0.0.1 -p 5432 && break
+      pg_up && break
       sleep 1
     done
-    if pg_isready -q -h 127.0.0.1 -p 5432; then
-      note "PostgreSQL: running"
-    else
-      note "WARNING: PostgreSQL did not come up (no test needs it yet; continuing)"
-      return 0
-    fi
-  else
-    note "NOTE: PostgreSQL is not installed; skipped (no test needs it yet)"
-    return 0
+    pg_up || die "PostgreSQL did not come up on 127.0.0.1:5432 (the store and gateway tests need it): see /var/log/postgresql/"
+    note "PostgreSQL: running"
   fi
-  export TOLLGATE_TEST_POSTGRES_URL="${TOLLGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+  local url="${TOLLGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+  if ! pg_url_ok "$url" && [ -z "${TOLLGATE_TEST_POSTGRES_URL:-}" ]; then
+    # A fresh server: create the test database; without trust authentication on
+    # loopback, give the postgres role a password for the tests.
+    as_postgres_psql "CREATE DATABASE test" || true
+    if ! pg_url_ok "$url"; then
+      note "PostgreSQL: setting a password on role postgres for the tests"
+      as_postgres_psql "ALTER ROLE postgres PASSWORD 'tollgate-test'" || true
+      url="postgres://postgres:tollgate-test@127.0.0.1:5432/test"
+    fi
+  fi
+  pg_url_ok "$url" ||
+    die "PostgreSQL is up but ${url/:tollgate-test@/:***@} does not connect: create the database, or set TOLLGATE_TEST_POSTGRES_URL"
+  export TOLLGATE_TEST_POSTGRES_URL="$url"
+  note "PostgreSQL: tests use ${url/:tollgate-test@/:***@}"
 }
 
 redis_up() {
@@ -124,6 +150,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings || die "clippy"
 
 section "cargo test --workspace"
 cargo test --workspace --locked || die "cargo test"
+
+section "cargo test -p tollgate --test gateway, every gateway on PostgreSQL"
+TOLLGATE_TEST_DATABASE=postgres cargo test -p tollgate --test gateway --locked ||
+  die "cargo test --test gateway on PostgreSQL"
 
 section "cargo build -p tollgate -p mock-upstream"
 cargo build -p tollgate -p mock-upstream --locked || die "cargo build -p tollgate -p mock-upstream"

@@ -16,7 +16,10 @@ pub fn config_check(path: Option<&Path>) -> ExitCode {
         Ok(config) => {
             println!("configuration OK: {origin}");
             println!("  listen:    {}", config.server.listen);
-            println!("  database:  {}", config.storage.database_url);
+            println!(
+                "  database:  {}",
+                crate::store::redact_url(&config.storage.database_url)
+            );
             for p in &config.providers {
                 println!(
                     "  provider:  {} ({}, {} key(s))",
@@ -51,7 +54,10 @@ pub async fn migrate(storage: &StorageConfig) -> ExitCode {
     match Store::open(&storage.database_url).await {
         Ok(store) => {
             store.close().await;
-            println!("database is up to date: {}", storage.database_url);
+            println!(
+                "database is up to date: {}",
+                crate::store::redact_url(&storage.database_url)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -3,12 +3,10 @@
 //! applies everywhere on the next request. Hashing happens in `auth::admin`; this
 //! module only stores what it is given.
 
-use sqlx::Row;
-
-use super::{now_ms, Store, StoreError};
+use super::{now_ms, with_pool, Store, StoreError, TAKE_TURN};
 
 /// An admin user as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AdminUser {
     /// Random public id (`adm_…`).
     pub id: String,
@@ -73,15 +71,7 @@ fn new_admin_id() -> String {
     format!("adm_{random}")
 }
 
-fn admin(row: &sqlx::sqlite::SqliteRow) -> Result<AdminUser, StoreError> {
-    Ok(AdminUser {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
+const COLUMNS: &str = "id, username, password_hash, created_at, updated_at";
 
 fn not_found(username: &str) -> StoreError {
     StoreError::NotFound {
@@ -100,16 +90,18 @@ impl Store {
         check_username(username).map_err(StoreError::Invalid)?;
         check_hash(password_hash)?;
         let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO admin_users (id, username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(new_admin_id())
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await;
+        let inserted = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO admin_users (id, username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(new_admin_id())
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
         match inserted {
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -136,19 +128,32 @@ impl Store {
         check_username(username).map_err(StoreError::Invalid)?;
         check_hash(password_hash)?;
         let now = now_ms();
-        let inserted = sqlx::query(
-            "INSERT INTO admin_users (id, username, password_hash, created_at, updated_at)
-             SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM admin_users)",
-        )
-        .bind(new_admin_id())
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await;
+        let inserted = with_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                // Take turns with other bootstraps first (see TAKE_TURN): on PostgreSQL
+                // the NOT EXISTS of two concurrent inserts could both be true.
+                sqlx::query(TAKE_TURN)
+                    .bind("admin_users")
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query(
+                    "INSERT INTO admin_users (id, username, password_hash, created_at, updated_at)
+                     SELECT $1, $2, $3, $4, $4 WHERE NOT EXISTS (SELECT 1 FROM admin_users)",
+                )
+                .bind(new_admin_id())
+                .bind(username)
+                .bind(password_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<u64, sqlx::Error>(done.rows_affected())
+            }
+            .await
+        });
         match inserted {
-            Ok(done) => Ok(done.rows_affected() == 1),
+            Ok(added) => Ok(added == 1),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
             Err(e) => Err(e.into()),
         }
@@ -156,31 +161,26 @@ impl Store {
 
     /// True when at least one admin user exists.
     pub async fn has_admins(&self) -> Result<bool, StoreError> {
-        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM admin_users LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let any: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM admin_users LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(any.is_some())
     }
 
     /// One admin user by username.
     pub async fn find_admin(&self, username: &str) -> Result<Option<AdminUser>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, username, password_hash, created_at, updated_at FROM admin_users WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(admin).transpose()
+        let sql = format!("SELECT {COLUMNS} FROM admin_users WHERE username = $1");
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(username).fetch_optional(pool).await?
+        }))
     }
 
     /// Every admin user, by username.
     pub async fn list_admins(&self) -> Result<Vec<AdminUser>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, username, password_hash, created_at, updated_at FROM admin_users ORDER BY username",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(admin).collect()
+        let sql = format!("SELECT {COLUMNS} FROM admin_users ORDER BY username");
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?))
     }
 
     /// Sets a user's password hash and ends every session of that user, in one
@@ -191,23 +191,25 @@ impl Store {
         password_hash: &str,
     ) -> Result<(), StoreError> {
         check_hash(password_hash)?;
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE admin_users SET password_hash = ?, updated_at = ? WHERE username = ?",
-        )
-        .bind(password_hash)
-        .bind(now_ms())
-        .bind(username)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(username));
-        }
-        sqlx::query("DELETE FROM admin_sessions WHERE username = ?")
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE admin_users SET password_hash = $1, updated_at = $2 WHERE username = $3",
+            )
+            .bind(password_hash)
+            .bind(now_ms())
             .bind(username)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(username));
+            }
+            sqlx::query("DELETE FROM admin_sessions WHERE username = $1")
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -220,21 +222,23 @@ impl Store {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= ?")
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO admin_sessions (token_hash, username, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(username)
             .bind(now)
+            .bind(expires_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO admin_sessions (token_hash, username, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(username)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -245,15 +249,17 @@ impl Store {
         token_hash: &str,
         now_ms: i64,
     ) -> Result<Option<AdminSession>, StoreError> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT s.username, s.expires_at FROM admin_sessions s
-             JOIN admin_users u ON u.username = s.username
-             WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT s.username, s.expires_at FROM admin_sessions s
+                 JOIN admin_users u ON u.username = s.username
+                 WHERE s.token_hash = $1 AND s.expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(now_ms)
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(row.map(|(username, expires_at)| AdminSession {
             username,
             expires_at,
@@ -262,30 +268,32 @@ impl Store {
 
     /// Ends a session; answers whether there was one.
     pub async fn delete_admin_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM admin_sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let deleted = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted > 0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::on_both_backends;
+
+    on_both_backends!(
+        the_first_admin_is_added_once,
+        concurrent_bootstraps_add_one_admin,
+        users_are_unique_and_plaintext_is_refused,
+        sessions_expire_end_on_logout_and_on_a_password_change,
+    );
 
     const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
 
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.expect("opens");
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn the_first_admin_is_added_once() {
-        let (_dir, store) = temp_store().await;
+    async fn the_first_admin_is_added_once(store: Store) {
         assert!(!store.has_admins().await.expect("query"));
         assert!(store
             .insert_first_admin("admin", HASH)
@@ -302,9 +310,26 @@ mod tests {
         assert!(all[0].id.starts_with("adm_"));
     }
 
-    #[tokio::test]
-    async fn users_are_unique_and_plaintext_is_refused() {
-        let (_dir, store) = temp_store().await;
+    async fn concurrent_bootstraps_add_one_admin(store: Store) {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.insert_first_admin(&format!("admin{i}"), HASH).await },
+                )
+            })
+            .collect();
+        let mut added = 0;
+        for task in tasks {
+            if task.await.expect("joins").expect("no bootstrap fails") {
+                added += 1;
+            }
+        }
+        assert_eq!(added, 1);
+        assert_eq!(store.list_admins().await.expect("list").len(), 1);
+    }
+
+    async fn users_are_unique_and_plaintext_is_refused(store: Store) {
         store.insert_admin("ops", HASH).await.expect("insert");
         assert!(matches!(
             store.insert_admin("ops", HASH).await,
@@ -324,9 +349,7 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn sessions_expire_end_on_logout_and_on_a_password_change() {
-        let (_dir, store) = temp_store().await;
+    async fn sessions_expire_end_on_logout_and_on_a_password_change(store: Store) {
         store.insert_admin("ops", HASH).await.expect("insert");
         let now = now_ms();
         store

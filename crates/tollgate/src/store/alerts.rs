@@ -10,9 +10,7 @@
 //!   answers are the caller's doing (bad request, key, limit, budget): they count as
 //!   calls, not failures. 499 (`client_closed`: the client went away) counts as neither.
 
-use sqlx::Row;
-
-use super::{id_at, Store, StoreError};
+use super::{id_at, with_pool, Store, StoreError};
 
 /// Whether an alert started or ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,104 +94,125 @@ pub struct DailySpend {
     pub month_nanos: i64,
 }
 
-fn event(row: &sqlx::sqlite::SqliteRow) -> Result<AlertEvent, StoreError> {
-    let state: String = row.try_get("state")?;
+/// An `alert_events` row as stored.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    rule: String,
+    kind: String,
+    subject: String,
+    state: String,
+    message: String,
+    value: Option<f64>,
+    threshold: Option<f64>,
+    at: i64,
+}
+
+fn event(row: EventRow) -> Result<AlertEvent, StoreError> {
+    let state = AlertState::parse(&row.state)
+        .ok_or_else(|| StoreError::Corrupt(format!("alert state {:?}", row.state)))?;
     Ok(AlertEvent {
-        id: row.try_get("id")?,
-        rule: row.try_get("rule")?,
-        kind: row.try_get("kind")?,
-        subject: row.try_get("subject")?,
-        state: AlertState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("alert state {state:?}")))?,
-        message: row.try_get("message")?,
-        value: row.try_get("value")?,
-        threshold: row.try_get("threshold")?,
-        at: row.try_get("at")?,
+        id: row.id,
+        rule: row.rule,
+        kind: row.kind,
+        subject: row.subject,
+        state,
+        message: row.message,
+        value: row.value,
+        threshold: row.threshold,
+        at: row.at,
     })
 }
 
 impl Store {
     /// Records an alert event.
     pub async fn insert_alert_event(&self, e: &AlertEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO alert_events (id, rule, kind, subject, state, message, value, threshold, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.id)
-        .bind(&e.rule)
-        .bind(&e.kind)
-        .bind(&e.subject)
-        .bind(e.state.as_str())
-        .bind(&e.message)
-        .bind(e.value)
-        .bind(e.threshold)
-        .bind(e.at)
-        .execute(&self.pool)
-        .await?;
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO alert_events (id, rule, kind, subject, state, message, value, threshold, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&e.id)
+            .bind(&e.rule)
+            .bind(&e.kind)
+            .bind(&e.subject)
+            .bind(e.state.as_str())
+            .bind(&e.message)
+            .bind(e.value)
+            .bind(e.threshold)
+            .bind(e.at)
+            .execute(pool)
+            .await?;
+        });
         Ok(())
     }
 
     /// The newest `limit` alert events, newest first.
     pub async fn alert_events(&self, limit: u32) -> Result<Vec<AlertEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, rule, kind, subject, state, message, value, threshold, at
-             FROM alert_events ORDER BY id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event).collect()
+        let rows: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, rule, kind, subject, state, message, value, threshold, at
+                 FROM alert_events ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(event).collect()
     }
 
     /// The alerts whose latest event is `fired`: episodes still open, carried over a
     /// restart so that they are not announced twice.
     pub async fn open_alerts(&self) -> Result<Vec<AlertEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.id, e.rule, e.kind, e.subject, e.state, e.message, e.value, e.threshold, e.at
-             FROM alert_events e
-             WHERE e.id = (SELECT MAX(x.id) FROM alert_events x
-                           WHERE x.rule = e.rule AND x.subject = e.subject)
-               AND e.state = 'fired'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event).collect()
+        let rows: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT e.id, e.rule, e.kind, e.subject, e.state, e.message, e.value, e.threshold, e.at
+                 FROM alert_events e
+                 WHERE e.id = (SELECT MAX(x.id) FROM alert_events x
+                               WHERE x.rule = e.rule AND x.subject = e.subject)
+                   AND e.state = 'fired'
+                 ORDER BY e.id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(event).collect()
     }
 
     /// Calls and failures per provider from `since_ms` on (see the module notes for
     /// what a failure is). The time range is a key range of `request_logs`.
     pub async fn call_counts_since(&self, since_ms: i64) -> Result<Vec<CallCounts>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT provider, COUNT(*) AS requests,
-                    COALESCE(SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END), 0) AS failures
-             FROM request_logs
-             WHERE request_id >= ? AND status <> 499
-             GROUP BY provider",
-        )
-        .bind(id_at(since_ms))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CallCounts {
-                    provider: r.try_get("provider")?,
-                    requests: r.try_get::<i64, _>("requests")?.max(0) as u64,
-                    failures: r.try_get::<i64, _>("failures")?.max(0) as u64,
-                })
+        let rows: Vec<(Option<String>, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT provider, COUNT(*) AS requests,
+                        CAST(COALESCE(SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failures
+                 FROM request_logs
+                 WHERE request_id >= $1 AND status <> 499
+                 GROUP BY provider",
+            )
+            .bind(id_at(since_ms))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(provider, requests, failures)| CallCounts {
+                provider,
+                requests: requests.max(0) as u64,
+                failures: failures.max(0) as u64,
             })
-            .collect()
+            .collect())
     }
 
     /// Every owner named by a client key.
     pub async fn key_owners(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT owner FROM client_keys WHERE owner IS NOT NULL AND owner <> '' ORDER BY owner",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get("owner").map_err(StoreError::from))
-            .collect()
+        Ok(with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT owner FROM client_keys WHERE owner IS NOT NULL AND owner <> '' ORDER BY owner",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// Spend per owner today (`today`, a `YYYY-MM-DD` UTC day) and since
@@ -204,28 +223,28 @@ impl Store {
         today: &str,
         month_start: &str,
     ) -> Result<Vec<DailySpend>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT owner,
-                    COALESCE(SUM(CASE WHEN day = ? THEN cost_nanos ELSE 0 END), 0) AS today_nanos,
-                    COALESCE(SUM(cost_nanos), 0) AS month_nanos
-             FROM usage_daily
-             WHERE day >= ? AND day <= ?
-             GROUP BY owner",
-        )
-        .bind(today)
-        .bind(month_start)
-        .bind(today)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DailySpend {
-                    owner: r.try_get("owner")?,
-                    today_nanos: r.try_get("today_nanos")?,
-                    month_nanos: r.try_get("month_nanos")?,
-                })
+        let rows: Vec<(Option<String>, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT owner,
+                        CAST(COALESCE(SUM(CASE WHEN day = $1 THEN cost_nanos ELSE 0 END), 0) AS BIGINT) AS today_nanos,
+                        CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS month_nanos
+                 FROM usage_daily
+                 WHERE day >= $2 AND day <= $1
+                 GROUP BY owner",
+            )
+            .bind(today)
+            .bind(month_start)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(owner, today_nanos, month_nanos)| DailySpend {
+                owner,
+                today_nanos,
+                month_nanos,
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -234,12 +253,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::store::testing::on_both_backends;
+    use crate::usage::UsageRow;
 
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        (Store::open(&url).await.unwrap(), dir)
-    }
+    on_both_backends!(
+        alert_events_are_listed_newest_first_and_open_ones_found,
+        calls_failures_owners_and_spend_are_counted,
+    );
 
     fn fired(rule: &str, subject: &str, at: i64, state: AlertState) -> AlertEvent {
         AlertEvent {
@@ -255,9 +275,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn alert_events_are_listed_newest_first_and_open_ones_found() {
-        let (store, _dir) = store().await;
+    async fn alert_events_are_listed_newest_first_and_open_ones_found(store: Store) {
         let events = [
             fired("r", "a", 1_000, AlertState::Fired),
             fired("r", "b", 2_000, AlertState::Fired),
@@ -273,6 +291,86 @@ mod tests {
         assert_eq!(store.alert_events(1).await.unwrap().len(), 1);
         let open = store.open_alerts().await.unwrap();
         assert_eq!(open, vec![events[1].clone()]);
+    }
+
+    async fn calls_failures_owners_and_spend_are_counted(store: Store) {
+        // 2024-03-10T00:00:00Z and the day after.
+        let day1 = 1_710_028_800_000_i64;
+        let day2 = day1 + 86_400_000;
+        let call = |at: i64, n: u32, provider: Option<&str>, status: u16, owner: &str| UsageRow {
+            request_id: format!("req_{at:012x}{n:012x}").into(),
+            created_at_ms: at,
+            key_id: Some(format!("key_{owner}").into()),
+            owner: Some(owner.into()),
+            endpoint: "/v1/chat/completions".into(),
+            model_served: provider.map(|_| "gpt".into()),
+            provider: provider.map(Into::into),
+            status,
+            cost_nanos: 1_000 * i64::from(n),
+            ..UsageRow::default()
+        };
+        store
+            .insert_usage(&[
+                call(day1 + 1, 1, Some("openai"), 200, "alice"),
+                call(day2 + 1, 2, Some("openai"), 200, "alice"),
+                call(day2 + 2, 3, Some("openai"), 502, "alice"),
+                call(day2 + 3, 4, Some("anthropic"), 504, "bob"),
+                call(day2 + 4, 5, None, 429, "bob"),
+                call(day2 + 5, 6, None, 499, "bob"),
+            ])
+            .await
+            .unwrap();
+        let mut counts = store.call_counts_since(day2).await.unwrap();
+        counts.sort_by(|a, b| a.provider.cmp(&b.provider));
+        let expected = |provider: Option<&str>, requests, failures| CallCounts {
+            provider: provider.map(str::to_owned),
+            requests,
+            failures,
+        };
+        assert_eq!(
+            counts,
+            [
+                expected(None, 1, 0),
+                expected(Some("anthropic"), 1, 1),
+                expected(Some("openai"), 2, 1),
+            ]
+        );
+
+        store
+            .insert_key(&crate::store::testing::new_key("key_b", Some("bob")))
+            .await
+            .unwrap();
+        store
+            .insert_key(&crate::store::testing::new_key("key_n", None))
+            .await
+            .unwrap();
+        assert_eq!(store.key_owners().await.unwrap(), ["bob"]);
+
+        for day in ["2024-03-10", "2024-03-11"] {
+            store.refresh_daily(day.parse().unwrap()).await.unwrap();
+        }
+        let mut spend = store.daily_spend("2024-03-11", "2024-03-01").await.unwrap();
+        spend.sort_by(|a, b| a.owner.cmp(&b.owner));
+        assert_eq!(
+            spend,
+            [
+                DailySpend {
+                    owner: Some("alice".into()),
+                    today_nanos: 5_000,
+                    month_nanos: 6_000,
+                },
+                DailySpend {
+                    owner: Some("bob".into()),
+                    today_nanos: 15_000,
+                    month_nanos: 15_000,
+                },
+            ]
+        );
+        assert!(store
+            .daily_spend("2024-04-01", "2024-04-01")
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

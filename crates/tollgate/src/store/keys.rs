@@ -2,15 +2,13 @@
 //! an HMAC signing secret only sealed under the master key. Every change bumps
 //! `revisions.client_keys` in its own transaction, so running gateways reload.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
 use crate::admission::hmac::HmacSecret;
 use crate::admission::policy::{endpoint_path, ENDPOINTS};
 use crate::admission::{Cidr, KeyPolicy};
 use crate::secrets::MasterKey;
 
-use super::{now_ms, Store, StoreError};
+use super::sql::Sql;
+use super::{now_ms, with_pool, Store, StoreError};
 
 /// Longest accepted key name, owner or team, in characters.
 const MAX_TEXT_CHARS: usize = 200;
@@ -603,33 +601,59 @@ impl KeyStatus {
 
 const COLUMNS: &str = "id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, policy, metadata, hmac_secret, created_at, updated_at";
 
-fn record(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    let id: String = row.try_get("id")?;
-    let metadata: String = row.try_get("metadata")?;
-    let metadata = if metadata.trim().is_empty() {
+/// Bumps the client keys' change counter. Every write transaction runs it first: it
+/// takes SQLite's write lock, or on PostgreSQL this row's lock, so the table's
+/// writers run one at a time (and a read-then-write sees the latest row).
+const BUMP_REVISION: &str = "UPDATE revisions SET value = value + 1 WHERE name = 'client_keys'";
+
+/// A `client_keys` row as stored.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    name: String,
+    owner: Option<String>,
+    team: Option<String>,
+    tier: String,
+    env: String,
+    secret_hash: String,
+    masked: String,
+    status: String,
+    expires_at: Option<i64>,
+    dedicated_upstream: Option<String>,
+    region: Option<String>,
+    policy: String,
+    metadata: String,
+    hmac_secret: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn record(row: KeyRow) -> Result<KeyRecord, StoreError> {
+    let id = row.id;
+    let metadata = if row.metadata.trim().is_empty() {
         serde_json::Value::Object(serde_json::Map::new())
     } else {
-        serde_json::from_str(&metadata)
+        serde_json::from_str(&row.metadata)
             .map_err(|e| StoreError::Corrupt(format!("client key {id}: metadata: {e}")))?
     };
     Ok(KeyRecord {
-        name: row.try_get("name")?,
-        owner: row.try_get("owner")?,
-        team: row.try_get("team")?,
-        tier: row.try_get("tier")?,
-        env: row.try_get("env")?,
-        secret_hash: row.try_get("secret_hash")?,
-        masked: row.try_get("masked")?,
-        status: KeyStatus::parse(row.try_get("status")?)?,
-        expires_at: row.try_get("expires_at")?,
-        dedicated_upstream: row.try_get("dedicated_upstream")?,
-        region: row.try_get("region")?,
-        policy: KeyPolicy::from_json(row.try_get("policy")?)
+        name: row.name,
+        owner: row.owner,
+        team: row.team,
+        tier: row.tier,
+        env: row.env,
+        secret_hash: row.secret_hash,
+        masked: row.masked,
+        status: KeyStatus::parse(&row.status)?,
+        expires_at: row.expires_at,
+        dedicated_upstream: row.dedicated_upstream,
+        region: row.region,
+        policy: KeyPolicy::from_json(&row.policy)
             .map_err(|e| StoreError::Corrupt(format!("client key {id}: policy: {e}")))?,
         metadata,
-        hmac_secret: row.try_get("hmac_secret")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        hmac_secret: row.hmac_secret,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
         id,
     })
 }
@@ -647,62 +671,76 @@ fn revoked(id: &str) -> StoreError {
     ))
 }
 
+/// The error for a write that hit a unique constraint: the secret's hash (any other
+/// key has it) or else the id.
+fn unique_error(e: sqlx::Error, id: &str) -> StoreError {
+    match e {
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            if e.message().contains("secret_hash")
+                || e.constraint().is_some_and(|c| c.contains("secret_hash"))
+            {
+                StoreError::Invalid(
+                    "a key with this secret exists already: generate a new secret".to_owned(),
+                )
+            } else {
+                StoreError::Duplicate {
+                    what: "client key",
+                    id: id.to_owned(),
+                }
+            }
+        }
+        e => e.into(),
+    }
+}
+
+/// Why a key could not be changed when no row matched: it is revoked, or missing.
+fn unchanged(status: Option<String>, id: &str) -> StoreError {
+    match status {
+        Some(_) => revoked(id),
+        None => not_found(id),
+    }
+}
+
 impl Store {
     /// Inserts a new active key, after [`NewKey::validate`].
     pub async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
         key.validate().map_err(StoreError::Invalid)?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO client_keys (id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, policy, hmac_secret, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.id)
-        .bind(&key.name)
-        .bind(&key.owner)
-        .bind(&key.team)
-        .bind(&key.tier)
-        .bind(&key.env)
-        .bind(&key.secret_hash)
-        .bind(&key.masked)
-        .bind(key.expires_at)
-        .bind(&key.dedicated_upstream)
-        .bind(&key.region)
-        .bind(key.policy.to_json())
-        .bind(&key.hmac_secret)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(if e.message().contains("secret_hash") {
-                    StoreError::Invalid(
-                        "a key with this secret exists already: generate a new secret".to_owned(),
-                    )
-                } else {
-                    StoreError::Duplicate {
-                        what: "client key",
-                        id: key.id.clone(),
-                    }
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        bump_keys_revision(&mut tx).await?;
-        tx.commit().await?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO client_keys (id, name, owner, team, tier, env, secret_hash, masked, status, expires_at, dedicated_upstream, region, policy, hmac_secret, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, $11, $12, $13, $14, $14)",
+            )
+            .bind(&key.id)
+            .bind(&key.name)
+            .bind(&key.owner)
+            .bind(&key.team)
+            .bind(&key.tier)
+            .bind(&key.env)
+            .bind(&key.secret_hash)
+            .bind(&key.masked)
+            .bind(key.expires_at)
+            .bind(&key.dedicated_upstream)
+            .bind(&key.region)
+            .bind(key.policy.to_json())
+            .bind(&key.hmac_secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_error(e, &key.id))?;
+            tx.commit().await?;
+        });
         self.find_key(&key.id).await
     }
 
     /// Every key, newest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM client_keys ORDER BY created_at DESC, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(record).collect()
+        let sql = format!("SELECT {COLUMNS} FROM client_keys ORDER BY created_at DESC, id");
+        let rows: Vec<KeyRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?);
+        rows.into_iter().map(record).collect()
     }
 
     /// Up to `limit` keys matching `filter`, newest first (then by id), starting
@@ -713,17 +751,15 @@ impl Store {
         after: Option<(i64, &str)>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-            "SELECT {COLUMNS} FROM client_keys WHERE 1 = 1"
-        ));
+        let mut q = Sql::new(format!("SELECT {COLUMNS} FROM client_keys WHERE 1 = 1"));
         if let Some(owner) = &filter.owner {
-            q.push(" AND owner = ").push_bind(owner.clone());
+            q.push(" AND owner = ").push_bind(owner.as_str());
         }
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
         }
         if let Some(tier) = &filter.tier {
-            q.push(" AND tier = ").push_bind(tier.clone());
+            q.push(" AND tier = ").push_bind(tier.as_str());
         }
         if let Some(text) = filter.query.as_deref().filter(|t| !t.is_empty()) {
             let escaped = text
@@ -738,7 +774,7 @@ impl Store {
                     q.push(" OR ");
                 }
                 q.push(format!("lower({column}) LIKE "))
-                    .push_bind(pattern.clone())
+                    .push_bind(pattern.as_str())
                     .push(" ESCAPE '\\'");
             }
             q.push(")");
@@ -749,23 +785,29 @@ impl Store {
                 .push(" OR (created_at = ")
                 .push_bind(created_at)
                 .push(" AND id > ")
-                .push_bind(id.to_owned())
+                .push_bind(id)
                 .push("))");
         }
         q.push(" ORDER BY created_at DESC, id LIMIT ")
             .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(record).collect()
+        let rows: Vec<KeyRow> = with_pool!(self, pool => {
+            sqlx::query_as_with(q.text(), q.arguments(pool)?)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(record).collect()
     }
 
     /// Every owner named on a key, with their key counts, by owner.
     pub async fn owners_with_key_counts(&self) -> Result<Vec<OwnerKeys>, StoreError> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT owner, COUNT(*), SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END)
-             FROM client_keys WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT owner, COUNT(*), CAST(SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS BIGINT)
+                 FROM client_keys WHERE owner IS NOT NULL GROUP BY owner ORDER BY owner",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         Ok(rows
             .into_iter()
             .map(|(owner, keys, active_keys)| OwnerKeys {
@@ -778,48 +820,48 @@ impl Store {
 
     /// One key by id.
     pub async fn find_key(&self, id: &str) -> Result<KeyRecord, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM client_keys WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => record(&row),
-            None => Err(not_found(id)),
-        }
+        let sql = format!("SELECT {COLUMNS} FROM client_keys WHERE id = $1");
+        let row: Option<KeyRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        });
+        record(row.ok_or_else(|| not_found(id))?)
     }
 
     /// Changes a key's fields and policy as `update` says, in one transaction (the
     /// current row is read under the write lock, so concurrent updates of different
     /// fields do not undo each other). The result is checked like a new key.
     pub async fn update_key(&self, id: &str, update: &KeyUpdate) -> Result<KeyRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Bumping first takes SQLite's write lock before the read.
-        bump_keys_revision(&mut tx).await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM client_keys WHERE id = ?"))
+        let sql = format!("SELECT {COLUMNS} FROM client_keys WHERE id = $1");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Bumping first takes the write lock before the read.
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let row: KeyRow = sqlx::query_as(&sql)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            let mut r = record(row)?;
+            update.apply(&mut r);
+            check_record(&r).map_err(StoreError::Invalid)?;
+            sqlx::query(
+                "UPDATE client_keys SET name = $1, owner = $2, team = $3, tier = $4, expires_at = $5, dedicated_upstream = $6, region = $7, policy = $8, metadata = $9, updated_at = $10 WHERE id = $11",
+            )
+            .bind(&r.name)
+            .bind(&r.owner)
+            .bind(&r.team)
+            .bind(&r.tier)
+            .bind(r.expires_at)
+            .bind(&r.dedicated_upstream)
+            .bind(&r.region)
+            .bind(r.policy.to_json())
+            .bind(r.metadata.to_string())
+            .bind(now_ms())
             .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        let mut r = record(&row)?;
-        update.apply(&mut r);
-        check_record(&r).map_err(StoreError::Invalid)?;
-        sqlx::query(
-            "UPDATE client_keys SET name = ?, owner = ?, team = ?, tier = ?, expires_at = ?, dedicated_upstream = ?, region = ?, policy = ?, metadata = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(&r.name)
-        .bind(&r.owner)
-        .bind(&r.team)
-        .bind(&r.tier)
-        .bind(r.expires_at)
-        .bind(&r.dedicated_upstream)
-        .bind(&r.region)
-        .bind(r.policy.to_json())
-        .bind(r.metadata.to_string())
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
         self.find_key(id).await
     }
 
@@ -837,33 +879,29 @@ impl Store {
                 "secret_hash must be the 64 hex digits of the secret's SHA-256".to_owned(),
             ));
         }
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE client_keys SET secret_hash = ?, masked = ?, updated_at = ? WHERE id = ? AND status <> 'revoked'",
-        )
-        .bind(secret_hash)
-        .bind(masked)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
-        let done = match done {
-            Ok(done) => done,
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Invalid(
-                    "a key with this secret exists already: generate a new secret".to_owned(),
-                ))
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let done = sqlx::query(
+                "UPDATE client_keys SET secret_hash = $1, masked = $2, updated_at = $3 WHERE id = $4 AND status <> 'revoked'",
+            )
+            .bind(secret_hash)
+            .bind(masked)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_error(e, id))?;
+            if done.rows_affected() == 0 {
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM client_keys WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                return Err(unchanged(status, id));
             }
-            Err(e) => return Err(e.into()),
-        };
-        if done.rows_affected() == 0 {
-            return Err(match key_status(&mut tx, id).await? {
-                Some(_) => revoked(id),
-                None => not_found(id),
-            });
-        }
-        bump_keys_revision(&mut tx).await?;
-        tx.commit().await?;
+            tx.commit().await?;
+        });
         self.find_key(id).await
     }
 
@@ -874,39 +912,44 @@ impl Store {
         id: &str,
         status: KeyStatus,
     ) -> Result<KeyRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE client_keys SET status = ?, updated_at = ? WHERE id = ? AND (status <> 'revoked' OR ? = 'revoked')",
-        )
-        .bind(status.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .bind(status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(match key_status(&mut tx, id).await? {
-                Some(_) => revoked(id),
-                None => not_found(id),
-            });
-        }
-        bump_keys_revision(&mut tx).await?;
-        tx.commit().await?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let done = sqlx::query(
+                "UPDATE client_keys SET status = $1, updated_at = $2 WHERE id = $3 AND (status <> 'revoked' OR $1 = 'revoked')",
+            )
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM client_keys WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                return Err(unchanged(status, id));
+            }
+            tx.commit().await?;
+        });
         self.find_key(id).await
     }
 
     /// Removes a key for good; its usage rows stay (they name it by id).
     pub async fn delete_key(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM client_keys WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(id));
-        }
-        bump_keys_revision(&mut tx).await?;
-        tx.commit().await?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let done = sqlx::query("DELETE FROM client_keys WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(id));
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -922,93 +965,90 @@ impl Store {
         old: &MasterKey,
         new: &MasterKey,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Take the write lock before reading (see reencrypt_upstream_keys).
-        sqlx::query("UPDATE revisions SET value = value WHERE name = 'client_keys'")
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, hmac_secret FROM client_keys WHERE hmac_secret IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut resealed = Vec::with_capacity(rows.len());
-        let mut failed: Vec<String> = Vec::new();
-        let mut reason = String::new();
-        for (id, sealed) in rows {
-            match HmacSecret::open(&sealed, old) {
-                Ok(secret) => resealed.push((id, secret.seal(new))),
-                Err(e) => {
-                    if failed.is_empty() {
-                        reason = e.to_string();
-                    }
-                    failed.push(id);
-                }
-            }
-        }
-        if !failed.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "the HMAC signing secret(s) of client key(s) {} cannot be decrypted with the current master key (fingerprint {}): {reason}",
-                failed.join(", "),
-                old.fingerprint()
-            )));
-        }
-        let now = now_ms();
-        for (id, sealed) in &resealed {
-            sqlx::query("UPDATE client_keys SET hmac_secret = ?, updated_at = ? WHERE id = ?")
-                .bind(sealed)
-                .bind(now)
-                .bind(id)
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Take the table's write lock before reading (see BUMP_REVISION), without
+            // changing the counter: no key can be added or changed meanwhile.
+            sqlx::query("UPDATE revisions SET value = value WHERE name = 'client_keys'")
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
-        Ok(resealed.len())
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT id, hmac_secret FROM client_keys WHERE hmac_secret IS NOT NULL ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let resealed = reseal_hmac_secrets(rows, old, new)?;
+            let now = now_ms();
+            for (id, sealed) in &resealed {
+                sqlx::query("UPDATE client_keys SET hmac_secret = $1, updated_at = $2 WHERE id = $3")
+                    .bind(sealed)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(resealed.len())
+        })
     }
 
     /// The change counter of the client key table.
     pub async fn keys_revision(&self) -> Result<i64, StoreError> {
-        let value: i64 =
+        Ok(with_pool!(self, pool => {
             sqlx::query_scalar("SELECT value FROM revisions WHERE name = 'client_keys'")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(value)
+                .fetch_one(pool)
+                .await?
+        }))
     }
 }
 
-/// A key's stored status inside a transaction; `None` when there is no such key.
-async fn key_status(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    id: &str,
-) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT status FROM client_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?,
-    )
-}
-
-async fn bump_keys_revision(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE revisions SET value = value + 1 WHERE name = 'client_keys'")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Opens every `(id, sealed)` signing secret with `old` and seals it with `new`; if
+/// any cannot be opened, the error names every such key (never a secret).
+fn reseal_hmac_secrets(
+    rows: Vec<(String, String)>,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut resealed = Vec::with_capacity(rows.len());
+    let mut failed: Vec<String> = Vec::new();
+    let mut reason = String::new();
+    for (id, sealed) in rows {
+        match HmacSecret::open(&sealed, old) {
+            Ok(secret) => resealed.push((id, secret.seal(new))),
+            Err(e) => {
+                if failed.is_empty() {
+                    reason = e.to_string();
+                }
+                failed.push(id);
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(resealed)
+    } else {
+        Err(StoreError::Invalid(format!(
+            "the HMAC signing secret(s) of client key(s) {} cannot be decrypted with the current master key (fingerprint {}): {reason}",
+            failed.join(", "),
+            old.fingerprint()
+        )))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::secret;
+    use crate::store::testing::on_both_backends;
 
-    async fn temp_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.expect("opens");
-        (dir, store)
-    }
+    on_both_backends!(
+        every_field_is_stored_and_read_back,
+        invalid_new_keys_are_refused_naming_the_field,
+        update_patches_only_what_it_names_and_bumps_the_revision,
+        regenerate_status_and_delete,
+        hmac_secrets_are_resealed_under_a_new_master_key_or_not_at_all,
+        concurrent_writers_take_turns_and_lose_no_update,
+        pages_filter_search_and_continue_after_a_key,
+    );
 
     fn new_key(id: &str) -> NewKey {
         let s = secret::generate("live");
@@ -1029,9 +1069,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn every_field_is_stored_and_read_back() {
-        let (_dir, store) = temp_store().await;
+    async fn every_field_is_stored_and_read_back(store: Store) {
         let master = MasterKey::generate();
         let hmac = HmacSecret::generate();
         let mut key = new_key("key_a");
@@ -1074,9 +1112,7 @@ mod tests {
         assert!(matches!(dup, Err(StoreError::Duplicate { .. })), "{dup:?}");
     }
 
-    #[tokio::test]
-    async fn invalid_new_keys_are_refused_naming_the_field() {
-        let (_dir, store) = temp_store().await;
+    async fn invalid_new_keys_are_refused_naming_the_field(store: Store) {
         let mut plain = new_key("key_p");
         plain.hmac_secret = Some("tg_hmac_plaintext".into());
         let mut zero = new_key("key_z");
@@ -1102,9 +1138,7 @@ mod tests {
         assert_eq!(store.keys_revision().await.expect("rev"), 0);
     }
 
-    #[tokio::test]
-    async fn update_patches_only_what_it_names_and_bumps_the_revision() {
-        let (_dir, store) = temp_store().await;
+    async fn update_patches_only_what_it_names_and_bumps_the_revision(store: Store) {
         let mut key = new_key("key_u");
         key.policy.limits.rpm = Some(5);
         key.policy.limits.tpm = Some(1000);
@@ -1165,9 +1199,7 @@ mod tests {
         assert_eq!(r.policy, KeyPolicy::default());
     }
 
-    #[tokio::test]
-    async fn regenerate_status_and_delete() {
-        let (_dir, store) = temp_store().await;
+    async fn regenerate_status_and_delete(store: Store) {
         let before = store.insert_key(&new_key("key_r")).await.expect("insert");
         let s = secret::generate("live");
         let hash = secret::hash_hex(&secret::hash(&s));
@@ -1231,9 +1263,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn hmac_secrets_are_resealed_under_a_new_master_key_or_not_at_all() {
-        let (_dir, store) = temp_store().await;
+    async fn hmac_secrets_are_resealed_under_a_new_master_key_or_not_at_all(store: Store) {
         let (old, new) = (MasterKey::generate(), MasterKey::generate());
         let hmac = HmacSecret::generate();
         let mut key = new_key("key_h");
@@ -1276,5 +1306,189 @@ mod tests {
             .hmac_secret
             .is_none());
         assert_eq!(store.keys_revision().await.expect("rev"), rev);
+    }
+
+    async fn concurrent_writers_take_turns_and_lose_no_update(store: Store) {
+        store.insert_key(&new_key("key_c")).await.expect("insert");
+        let patch = |policy: PolicyPatch| KeyUpdate {
+            policy,
+            ..KeyUpdate::default()
+        };
+        let updates = [
+            KeyUpdate {
+                name: Some("renamed".into()),
+                ..KeyUpdate::default()
+            },
+            KeyUpdate {
+                team: Some(Some("ml".into())),
+                ..KeyUpdate::default()
+            },
+            KeyUpdate {
+                region: Some(Some("eu".into())),
+                ..KeyUpdate::default()
+            },
+            KeyUpdate {
+                tier: Some("premium".into()),
+                ..KeyUpdate::default()
+            },
+            patch(PolicyPatch {
+                rpm: Some(Some(11)),
+                ..PolicyPatch::default()
+            }),
+            patch(PolicyPatch {
+                tpm: Some(Some(22)),
+                ..PolicyPatch::default()
+            }),
+            patch(PolicyPatch {
+                rpd: Some(Some(33)),
+                ..PolicyPatch::default()
+            }),
+            patch(PolicyPatch {
+                streaming: Some(false),
+                ..PolicyPatch::default()
+            }),
+        ];
+        let mut tasks = Vec::new();
+        for update in updates {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.update_key("key_c", &update).await.map(|_| ())
+            }));
+        }
+        for i in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.insert_key(&new_key(&format!("key_n{i}"))).await?;
+                let status = if i % 2 == 0 {
+                    KeyStatus::Suspended
+                } else {
+                    KeyStatus::Active
+                };
+                store.set_key_status("key_c", status).await.map(|_| ())
+            }));
+        }
+        let n = tasks.len() as i64;
+        for task in tasks {
+            task.await.expect("joins").expect("no write fails");
+        }
+        let r = store.find_key("key_c").await.expect("find");
+        assert_eq!(
+            (
+                r.name.as_str(),
+                r.team.as_deref(),
+                r.region.as_deref(),
+                r.tier.as_str()
+            ),
+            ("renamed", Some("ml"), Some("eu"), "premium")
+        );
+        let l = &r.policy.limits;
+        assert_eq!((l.rpm, l.tpm, l.rpd), (Some(11), Some(22), Some(33)));
+        assert!(!r.policy.permissions.streaming);
+        // One insert, then one bump per write.
+        assert_eq!(store.keys_revision().await.expect("rev"), 1 + n + 4);
+        assert_eq!(store.list_keys().await.expect("list").len(), 5);
+    }
+
+    async fn pages_filter_search_and_continue_after_a_key(store: Store) {
+        let mut a = new_key("key_a");
+        a.name = "Billing_Batch".into();
+        store.insert_key(&a).await.expect("insert");
+        let mut b = new_key("key_b");
+        b.owner = Some("bob".into());
+        b.tier = "premium".into();
+        store.insert_key(&b).await.expect("insert");
+        let mut c = new_key("key_c");
+        c.name = "billingXbatch".into();
+        store.insert_key(&c).await.expect("insert");
+        let mut n = new_key("key_n");
+        n.owner = None;
+        store.insert_key(&n).await.expect("insert");
+        store
+            .set_key_status("key_c", KeyStatus::Suspended)
+            .await
+            .expect("suspend");
+
+        let ids = |keys: Vec<KeyRecord>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+        let all = store
+            .list_keys_page(&KeyFilter::default(), None, 100)
+            .await
+            .expect("page");
+        assert_eq!(all.len(), 4);
+        // Newest first, then by id: paging after each key walks the same order.
+        let mut walked = Vec::new();
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let page = store
+                .list_keys_page(
+                    &KeyFilter::default(),
+                    after.as_ref().map(|(t, id)| (*t, id.as_str())),
+                    1,
+                )
+                .await
+                .expect("page");
+            let Some(last) = page.last() else { break };
+            after = Some((last.created_at, last.id.clone()));
+            walked.extend(ids(page));
+        }
+        assert_eq!(walked, ids(all));
+
+        let page = |filter: KeyFilter| {
+            let store = store.clone();
+            async move {
+                ids(store
+                    .list_keys_page(&filter, None, 100)
+                    .await
+                    .expect("page"))
+            }
+        };
+        let mut bob = page(KeyFilter {
+            owner: Some("bob".into()),
+            ..KeyFilter::default()
+        })
+        .await;
+        bob.sort();
+        assert_eq!(bob, ["key_b"]);
+        let suspended = page(KeyFilter {
+            status: Some(KeyStatus::Suspended),
+            ..KeyFilter::default()
+        })
+        .await;
+        assert_eq!(suspended, ["key_c"]);
+        let premium = page(KeyFilter {
+            tier: Some("premium".into()),
+            ..KeyFilter::default()
+        })
+        .await;
+        assert_eq!(premium, ["key_b"]);
+        // Case-insensitive; `_` is a character, not a wildcard.
+        let found = page(KeyFilter {
+            query: Some("LING_b".into()),
+            ..KeyFilter::default()
+        })
+        .await;
+        assert_eq!(found, ["key_a"]);
+        let mut billing = page(KeyFilter {
+            query: Some("billing".into()),
+            ..KeyFilter::default()
+        })
+        .await;
+        billing.sort();
+        assert_eq!(billing, ["key_a", "key_c"]);
+
+        assert_eq!(
+            store.owners_with_key_counts().await.expect("owners"),
+            [
+                OwnerKeys {
+                    owner: "alice".into(),
+                    keys: 2,
+                    active_keys: 1,
+                },
+                OwnerKeys {
+                    owner: "bob".into(),
+                    keys: 1,
+                    active_keys: 1,
+                },
+            ]
+        );
     }
 }

@@ -12,18 +12,19 @@
 //!   expression, so a total filtered by model equals that model's grouped row.
 //! - Success is status < 400; every other status (499 `client_closed` included) is a
 //!   failure. Percentiles are nearest-rank over the group's latencies.
-//! - Portable SQL only, for the PostgreSQL port: no date or percentile functions
-//!   (days and percentiles are computed here, in Rust, from streamed rows), no
-//!   `DELETE … LIMIT` (chunks are bounded by a key found first).
+//! - Portable SQL only, the same on SQLite and PostgreSQL: no date or percentile
+//!   functions (days and percentiles are computed here, in Rust, from streamed rows),
+//!   no `DELETE … LIMIT` (chunks are bounded by a key found first). Filtered queries
+//!   are built as [`Sql`] (`$N` text and its values), one source for both backends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use futures_util::TryStreamExt;
-use sqlx::{QueryBuilder, Sqlite};
 
-use super::{now_ms, Store, StoreError, UsageRowView};
+use super::sql::Sql;
+use super::{now_ms, with_pool, Store, StoreError, UsageRowView, TAKE_TURN};
 
 /// The largest time a request id can hold (12 hex digits of milliseconds).
 const MAX_ID_MS: i64 = 0xffff_ffff_ffff;
@@ -284,7 +285,7 @@ fn row_time_ms(row: &ScanRow) -> i64 {
 }
 
 /// `WHERE …` for a filter (always present, so callers can append `AND …`).
-fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &ReportFilter) {
+fn push_filter(q: &mut Sql, f: &ReportFilter) {
     q.push(" WHERE 1 = 1");
     if let Some(from) = f.from_ms {
         q.push(" AND request_id >= ").push_bind(id_at(from));
@@ -293,15 +294,23 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &ReportFilter) {
         q.push(" AND request_id < ").push_bind(id_at(to));
     }
     if let Some(key_id) = &f.key_id {
-        q.push(" AND key_id = ").push_bind(key_id.clone());
+        q.push(" AND key_id = ").push_bind(key_id.as_str());
     }
     if let Some(owner) = &f.owner {
-        q.push(" AND owner = ").push_bind(owner.clone());
+        q.push(" AND owner = ").push_bind(owner.as_str());
     }
     if let Some(model) = &f.model {
         q.push(" AND COALESCE(model_served, model_requested) = ")
-            .push_bind(model.clone());
+            .push_bind(model.as_str());
     }
+}
+
+/// The scan of the rows `filter` selects, oldest first.
+fn scan_query(filter: &ReportFilter) -> Sql {
+    let mut q = Sql::new(SCAN_COLUMNS);
+    push_filter(&mut q, filter);
+    q.push(" ORDER BY request_id");
+    q
 }
 
 /// A group's identity: one value per group field, in the query's order.
@@ -313,26 +322,21 @@ impl Store {
     /// fields in order (days ascending). Streams the rows: memory grows with the
     /// number of rows only by one latency each.
     pub async fn usage_report(&self, query: &ReportQuery) -> Result<Vec<ReportRow>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(SCAN_COLUMNS);
-        push_filter(&mut q, &query.filter);
-        q.push(" ORDER BY request_id");
         let mut groups: HashMap<GroupKey, Acc> = HashMap::new();
-        {
-            let mut rows = q.build_query_as::<ScanRow>().fetch(&self.pool);
-            while let Some(row) = rows.try_next().await? {
-                let key = query
-                    .group_by
-                    .iter()
-                    .map(|g| match g {
-                        GroupBy::Day => Some(day_of_ms(row_time_ms(&row)).to_string()),
-                        GroupBy::Model => row.model.clone(),
-                        GroupBy::Key => row.key_id.clone(),
-                        GroupBy::Owner => row.owner.clone(),
-                    })
-                    .collect::<GroupKey>();
-                groups.entry(key).or_default().add(row);
-            }
-        }
+        self.scan(&scan_query(&query.filter), |row| {
+            let key = query
+                .group_by
+                .iter()
+                .map(|g| match g {
+                    GroupBy::Day => Some(day_of_ms(row_time_ms(&row)).to_string()),
+                    GroupBy::Model => row.model.clone(),
+                    GroupBy::Key => row.key_id.clone(),
+                    GroupBy::Owner => row.owner.clone(),
+                })
+                .collect::<GroupKey>();
+            groups.entry(key).or_default().add(row);
+        })
+        .await?;
         if query.group_by.is_empty() && groups.is_empty() {
             groups.insert(Vec::new(), Acc::default());
         }
@@ -380,7 +384,7 @@ impl Store {
     ) -> Result<(Vec<UsageRowView>, Option<String>), StoreError> {
         let limit = limit.max(1);
         // Every column, so that UsageRowView can grow without this query changing.
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM request_logs");
+        let mut q = Sql::new("SELECT * FROM request_logs");
         push_filter(&mut q, &query.filter);
         match query.status {
             Some(StatusFilter::Exact(status)) => {
@@ -394,17 +398,18 @@ impl Store {
             None => {}
         }
         if let Some(error_type) = &query.error_type {
-            q.push(" AND error_type = ").push_bind(error_type.clone());
+            q.push(" AND error_type = ").push_bind(error_type.as_str());
         }
         if let Some(cursor) = cursor {
-            q.push(" AND request_id < ").push_bind(cursor.to_owned());
+            q.push(" AND request_id < ").push_bind(cursor);
         }
         q.push(" ORDER BY request_id DESC LIMIT ")
             .push_bind(i64::from(limit) + 1);
-        let mut rows = q
-            .build_query_as::<UsageRowView>()
-            .fetch_all(&self.pool)
-            .await?;
+        let mut rows: Vec<UsageRowView> = with_pool!(self, pool => {
+            sqlx::query_as_with(q.text(), q.arguments(pool)?)
+                .fetch_all(pool)
+                .await?
+        });
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.request_id.clone())
@@ -425,20 +430,15 @@ impl Store {
             to_ms: Some(end),
             ..ReportFilter::default()
         };
-        let mut q = QueryBuilder::<Sqlite>::new(SCAN_COLUMNS);
-        push_filter(&mut q, &filter);
-        q.push(" ORDER BY request_id");
         let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
-        {
-            let mut rows = q.build_query_as::<ScanRow>().fetch(&self.pool);
-            while let Some(row) = rows.try_next().await? {
-                let key = (
-                    row.key_id.clone().unwrap_or_default(),
-                    row.model.clone().unwrap_or_default(),
-                );
-                groups.entry(key).or_default().add(row);
-            }
-        }
+        self.scan(&scan_query(&filter), |row| {
+            let key = (
+                row.key_id.clone().unwrap_or_default(),
+                row.model.clone().unwrap_or_default(),
+            );
+            groups.entry(key).or_default().add(row);
+        })
+        .await?;
         if groups.is_empty() {
             return Ok(0);
         }
@@ -469,37 +469,53 @@ impl Store {
                 }
             })
             .collect();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM usage_daily WHERE day = ?")
-            .bind(&day_text)
-            .execute(&mut *tx)
-            .await?;
-        for block in rows.chunks(DAILY_ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO usage_daily (day, key_id, model, owner, requests, successes, failures,
-                    errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
-                    latency_p95_ms, latency_p99_ms, updated_at) ",
-            );
-            insert.push_values(block, |mut b, r| {
-                b.push_bind(&r.day)
-                    .push_bind(&r.key_id)
-                    .push_bind(&r.model)
-                    .push_bind(r.owner.as_deref())
-                    .push_bind(r.requests)
-                    .push_bind(r.successes)
-                    .push_bind(r.failures)
-                    .push_bind(&r.errors)
-                    .push_bind(r.prompt_tokens)
-                    .push_bind(r.completion_tokens)
-                    .push_bind(r.cost_nanos)
-                    .push_bind(r.latency_avg_ms)
-                    .push_bind(r.latency_p95_ms)
-                    .push_bind(r.latency_p99_ms)
-                    .push_bind(r.updated_at);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        let inserts: Vec<Sql> = rows
+            .chunks(DAILY_ROWS_PER_STATEMENT)
+            .map(|block| {
+                let mut insert = Sql::new(
+                    "INSERT INTO usage_daily (day, key_id, model, owner, requests, successes, failures,
+                        errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
+                        latency_p95_ms, latency_p99_ms, updated_at) VALUES ",
+                );
+                insert.push_values(block, |b, r| {
+                    b.bind(r.day.as_str())
+                        .bind(r.key_id.as_str())
+                        .bind(r.model.as_str())
+                        .bind(r.owner.as_deref())
+                        .bind(r.requests)
+                        .bind(r.successes)
+                        .bind(r.failures)
+                        .bind(r.errors.as_str())
+                        .bind(r.prompt_tokens)
+                        .bind(r.completion_tokens)
+                        .bind(r.cost_nanos)
+                        .bind(r.latency_avg_ms)
+                        .bind(r.latency_p95_ms)
+                        .bind(r.latency_p99_ms)
+                        .bind(r.updated_at);
+                });
+                insert
+            })
+            .collect();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Refreshes of the table (other replicas, retention) take turns: on
+            // PostgreSQL two could otherwise both insert the day's rows.
+            sqlx::query(TAKE_TURN)
+                .bind("usage_daily")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM usage_daily WHERE day = $1")
+                .bind(&day_text)
+                .execute(&mut *tx)
+                .await?;
+            for insert in &inserts {
+                sqlx::query_with(insert.text(), insert.arguments(pool)?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(rows.len())
     }
 
@@ -509,48 +525,55 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DailyRow>, StoreError> {
-        Ok(sqlx::query_as::<_, DailyRow>(
-            "SELECT day, key_id, model, owner, requests, successes, failures, errors,
-                    prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
-                    latency_p95_ms, latency_p99_ms, updated_at
-             FROM usage_daily WHERE day >= ? AND day <= ? ORDER BY day, key_id, model",
-        )
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, DailyRow>(
+                "SELECT day, key_id, model, owner, requests, successes, failures, errors,
+                        prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
+                        latency_p95_ms, latency_p99_ms, updated_at
+                 FROM usage_daily WHERE day >= $1 AND day <= $2 ORDER BY day, key_id, model",
+            )
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// True when `usage_daily` holds any row of `day`.
     pub async fn has_daily(&self, day: NaiveDate) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM usage_daily WHERE day = ? LIMIT 1")
+        let found: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT day FROM usage_daily WHERE day = $1 LIMIT 1")
                 .bind(day.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(found.is_some())
     }
 
     /// True when the request log holds any row in `from_ms..to_ms` (one key lookup).
     pub async fn has_logs_between(&self, from_ms: i64, to_ms: i64) -> Result<bool, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(
-            "SELECT request_id FROM request_logs
-             WHERE request_id >= ? AND request_id < ? ORDER BY request_id LIMIT 1",
-        )
-        .bind(id_at(from_ms))
-        .bind(id_at(to_ms))
-        .fetch_optional(&self.pool)
-        .await?;
+        let found: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT request_id FROM request_logs
+                 WHERE request_id >= $1 AND request_id < $2 ORDER BY request_id LIMIT 1",
+            )
+            .bind(id_at(from_ms))
+            .bind(id_at(to_ms))
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(found.is_some())
     }
 
     /// The UTC day of the oldest request log row (by id), if there is one.
     pub async fn oldest_log_day(&self) -> Result<Option<NaiveDate>, StoreError> {
-        let oldest: Option<(String, i64)> = sqlx::query_as(
-            "SELECT request_id, created_at FROM request_logs ORDER BY request_id LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let oldest: Option<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT request_id, created_at FROM request_logs ORDER BY request_id LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+        });
         Ok(oldest.map(|(id, created_at)| day_of_ms(id_time_ms(&id).unwrap_or(created_at))))
     }
 
@@ -559,23 +582,39 @@ impl Store {
     /// The chunk's last id is found first by a read, so the delete is a plain range.
     pub async fn delete_logs_chunk(&self, before_ms: i64, chunk: u32) -> Result<u64, StoreError> {
         let end = id_at(before_ms);
-        let last: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(request_id) FROM (SELECT request_id FROM request_logs
-                 WHERE request_id < ? ORDER BY request_id LIMIT ?) AS chunk",
-        )
-        .bind(&end)
-        .bind(i64::from(chunk.max(1)))
-        .fetch_one(&self.pool)
-        .await?;
+        let last: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT MAX(request_id) FROM (SELECT request_id FROM request_logs
+                     WHERE request_id < $1 ORDER BY request_id LIMIT $2) AS chunk",
+            )
+            .bind(&end)
+            .bind(i64::from(chunk.max(1)))
+            .fetch_one(pool)
+            .await?
+        });
         let Some(last) = last else {
             return Ok(0);
         };
-        let deleted = sqlx::query("DELETE FROM request_logs WHERE request_id <= ?")
-            .bind(&last)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let deleted = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM request_logs WHERE request_id <= $1")
+                .bind(&last)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
         Ok(deleted)
+    }
+
+    /// Streams the rows of `q` (a scan: [`SCAN_COLUMNS`] and a filter) to `each`.
+    async fn scan(&self, q: &Sql, mut each: impl FnMut(ScanRow)) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut rows = sqlx::query_as_with::<_, ScanRow, _>(q.text(), q.arguments(pool)?)
+                .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                each(row);
+            }
+        });
+        Ok(())
     }
 }
 

@@ -4,10 +4,8 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
-use super::{now_ms, Store, StoreError};
+use super::{now_ms, with_pool, Store, StoreError};
 use crate::config::{Secret, UpstreamKeyConfig};
 use crate::secrets::{self, MasterKey, Sealed};
 
@@ -188,10 +186,34 @@ fn budget_nanos(budget: f64) -> Result<i64, String> {
 
 const COLUMNS: &str = "id, provider, status, nonce, ciphertext, key_fingerprint, masked, rpm, tpm, daily_budget_nanos, region, weight, tier, created_at, updated_at";
 
-fn row_meta(row: &SqliteRow) -> Result<UpstreamKeyRow, StoreError> {
-    let id: String = row.try_get("id")?;
-    let small = |column: &str| -> Result<Option<u32>, StoreError> {
-        let value: Option<i64> = row.try_get(column)?;
+/// Bumps the upstream keys' change counter. Every write transaction runs it first: it
+/// takes SQLite's write lock, or on PostgreSQL this row's lock, so the table's
+/// writers run one at a time (the one-master-key check below relies on it).
+const BUMP_REVISION: &str = "UPDATE revisions SET value = value + 1 WHERE name = 'upstream_keys'";
+
+/// An `upstream_keys` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    id: String,
+    provider: String,
+    status: String,
+    nonce: String,
+    ciphertext: String,
+    key_fingerprint: String,
+    masked: String,
+    rpm: Option<i64>,
+    tpm: Option<i64>,
+    daily_budget_nanos: Option<i64>,
+    region: Option<String>,
+    weight: i64,
+    tier: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn row_meta(row: &StoredRow) -> Result<UpstreamKeyRow, StoreError> {
+    let id = &row.id;
+    let small = |column: &str, value: Option<i64>| -> Result<Option<u32>, StoreError> {
         value
             .map(|v| {
                 u32::try_from(v).map_err(|_| {
@@ -200,43 +222,40 @@ fn row_meta(row: &SqliteRow) -> Result<UpstreamKeyRow, StoreError> {
             })
             .transpose()
     };
-    let weight = small("weight")?.unwrap_or(1);
-    let nanos: Option<i64> = row.try_get("daily_budget_nanos")?;
     Ok(UpstreamKeyRow {
-        provider: row.try_get("provider")?,
-        status: UpstreamKeyStatus::parse(row.try_get("status")?)?,
-        masked: row.try_get("masked")?,
-        key_fingerprint: row.try_get("key_fingerprint")?,
-        rpm: small("rpm")?,
-        tpm: small("tpm")?,
-        daily_budget: nanos.map(|n| n as f64 / NANOS),
-        region: row.try_get("region")?,
-        weight,
-        tier: row.try_get("tier")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        id,
+        id: row.id.clone(),
+        provider: row.provider.clone(),
+        status: UpstreamKeyStatus::parse(&row.status)?,
+        masked: row.masked.clone(),
+        key_fingerprint: row.key_fingerprint.clone(),
+        rpm: small("rpm", row.rpm)?,
+        tpm: small("tpm", row.tpm)?,
+        daily_budget: row.daily_budget_nanos.map(|n| n as f64 / NANOS),
+        region: row.region.clone(),
+        weight: small("weight", Some(row.weight))?.unwrap_or(1),
+        tier: row.tier.clone(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 
 /// The sealed secret of a row; a reason when the stored text is not even base64.
-fn row_sealed(row: &SqliteRow) -> Result<Sealed, StoreError> {
-    let decode = |column: &str| -> Result<Vec<u8>, StoreError> {
-        let text: String = row.try_get(column)?;
+fn row_sealed(row: &StoredRow) -> Result<Sealed, StoreError> {
+    let decode = |column: &str, text: &str| -> Result<Vec<u8>, StoreError> {
         BASE64
             .decode(text)
             .map_err(|_| StoreError::Corrupt(format!("{column} is not base64")))
     };
     Ok(Sealed {
-        nonce: decode("nonce")?,
-        ciphertext: decode("ciphertext")?,
-        key_fingerprint: row.try_get("key_fingerprint")?,
+        nonce: decode("nonce", &row.nonce)?,
+        ciphertext: decode("ciphertext", &row.ciphertext)?,
+        key_fingerprint: row.key_fingerprint.clone(),
     })
 }
 
 /// Opens every row's secret; any failure names every id that failed.
 fn open_all(
-    rows: &[SqliteRow],
+    rows: &[StoredRow],
     master: &MasterKey,
 ) -> Result<Vec<(UpstreamKeyRow, Secret)>, StoreError> {
     let mut opened = Vec::with_capacity(rows.len());
@@ -290,52 +309,55 @@ impl Store {
             .transpose()
             .map_err(StoreError::Invalid)?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO upstream_keys ({COLUMNS}) VALUES (?, ?, 'enabled', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&key.id)
-        .bind(&key.provider)
-        .bind(BASE64.encode(&sealed.nonce))
-        .bind(BASE64.encode(&sealed.ciphertext))
-        .bind(&sealed.key_fingerprint)
-        .bind(secrets::mask(key.secret.expose()))
-        .bind(key.rpm.map(i64::from))
-        .bind(key.tpm.map(i64::from))
-        .bind(budget)
-        .bind(&key.region)
-        .bind(i64::from(key.weight))
-        .bind(&key.tier)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Duplicate {
-                    what: "upstream key",
-                    id: key.id.clone(),
-                })
+        let insert = format!(
+            "INSERT INTO upstream_keys ({COLUMNS}) VALUES ($1, $2, 'enabled', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+        );
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let inserted = sqlx::query(&insert)
+                .bind(&key.id)
+                .bind(&key.provider)
+                .bind(BASE64.encode(&sealed.nonce))
+                .bind(BASE64.encode(&sealed.ciphertext))
+                .bind(&sealed.key_fingerprint)
+                .bind(secrets::mask(key.secret.expose()))
+                .bind(key.rpm.map(i64::from))
+                .bind(key.tpm.map(i64::from))
+                .bind(budget)
+                .bind(&key.region)
+                .bind(i64::from(key.weight))
+                .bind(&key.tier)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+            match inserted {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::Duplicate {
+                        what: "upstream key",
+                        id: key.id.clone(),
+                    })
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
-        // One master key for the whole table: a CLI run elsewhere (another directory,
-        // another tollgate.key) must not seal keys that the gateways cannot open.
-        let other: Option<String> = sqlx::query_scalar(
-            "SELECT key_fingerprint FROM upstream_keys WHERE key_fingerprint <> ? LIMIT 1",
-        )
-        .bind(&sealed.key_fingerprint)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(other) = other {
-            return Err(StoreError::Invalid(format!(
-                "the stored upstream keys are sealed under master key {other}, but this master key is {}: set TOLLGATE_MASTER_KEY, or run from the directory holding the gateway's tollgate.key",
-                sealed.key_fingerprint
-            )));
-        }
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
+            // One master key for the whole table: a CLI run elsewhere (another
+            // directory, another tollgate.key) must not seal keys that the gateways
+            // cannot open.
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT key_fingerprint FROM upstream_keys WHERE key_fingerprint <> $1 LIMIT 1",
+            )
+            .bind(&sealed.key_fingerprint)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(other) = other {
+                return Err(StoreError::Invalid(format!(
+                    "the stored upstream keys are sealed under master key {other}, but this master key is {}: set TOLLGATE_MASTER_KEY, or run from the directory holding the gateway's tollgate.key",
+                    sealed.key_fingerprint
+                )));
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -376,87 +398,90 @@ impl Store {
         update: &UpstreamKeyUpdate,
         master: &MasterKey,
     ) -> Result<UpstreamKeyRow, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Bumping first takes SQLite's write lock before the read.
-        bump_revision(&mut tx).await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM upstream_keys WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        let mut r = row_meta(&row)?;
-        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
-            if let Some(v) = value {
-                *target = v.clone();
+        let select = format!("SELECT {COLUMNS} FROM upstream_keys WHERE id = $1");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Bumping first takes the table's write lock before the read.
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let row: StoredRow = sqlx::query_as(&select)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            let mut r = row_meta(&row)?;
+            fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+                if let Some(v) = value {
+                    *target = v.clone();
+                }
             }
-        }
-        set(&mut r.rpm, &update.rpm);
-        set(&mut r.tpm, &update.tpm);
-        set(&mut r.daily_budget, &update.daily_budget);
-        set(&mut r.region, &update.region);
-        set(&mut r.weight, &update.weight);
-        set(&mut r.tier, &update.tier);
-        let checked = NewUpstreamKey {
-            id: r.id.clone(),
-            provider: r.provider.clone(),
-            secret: update
-                .secret
-                .clone()
-                .unwrap_or_else(|| Secret::new("unchanged")),
-            rpm: r.rpm,
-            tpm: r.tpm,
-            daily_budget: r.daily_budget,
-            region: r.region.clone(),
-            weight: r.weight,
-            tier: r.tier.clone(),
-        };
-        checked.validate().map_err(StoreError::Invalid)?;
-        let budget = r
-            .daily_budget
-            .map(budget_nanos)
-            .transpose()
-            .map_err(StoreError::Invalid)?;
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE upstream_keys SET rpm = ?, tpm = ?, daily_budget_nanos = ?, region = ?, weight = ?, tier = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(r.rpm.map(i64::from))
-        .bind(r.tpm.map(i64::from))
-        .bind(budget)
-        .bind(&r.region)
-        .bind(i64::from(r.weight))
-        .bind(&r.tier)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(secret) = &update.secret {
-            let sealed = master.encrypt(secret.expose());
-            let other: Option<String> = sqlx::query_scalar(
-                "SELECT key_fingerprint FROM upstream_keys WHERE key_fingerprint <> ? AND id <> ? LIMIT 1",
-            )
-            .bind(&sealed.key_fingerprint)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(other) = other {
-                return Err(StoreError::Invalid(format!(
-                    "the stored upstream keys are sealed under master key {other}, but this master key is {}: set TOLLGATE_MASTER_KEY to the gateways' master key",
-                    sealed.key_fingerprint
-                )));
-            }
+            set(&mut r.rpm, &update.rpm);
+            set(&mut r.tpm, &update.tpm);
+            set(&mut r.daily_budget, &update.daily_budget);
+            set(&mut r.region, &update.region);
+            set(&mut r.weight, &update.weight);
+            set(&mut r.tier, &update.tier);
+            let checked = NewUpstreamKey {
+                id: r.id.clone(),
+                provider: r.provider.clone(),
+                secret: update
+                    .secret
+                    .clone()
+                    .unwrap_or_else(|| Secret::new("unchanged")),
+                rpm: r.rpm,
+                tpm: r.tpm,
+                daily_budget: r.daily_budget,
+                region: r.region.clone(),
+                weight: r.weight,
+                tier: r.tier.clone(),
+            };
+            checked.validate().map_err(StoreError::Invalid)?;
+            let budget = r
+                .daily_budget
+                .map(budget_nanos)
+                .transpose()
+                .map_err(StoreError::Invalid)?;
+            let now = now_ms();
             sqlx::query(
-                "UPDATE upstream_keys SET nonce = ?, ciphertext = ?, key_fingerprint = ?, masked = ? WHERE id = ?",
+                "UPDATE upstream_keys SET rpm = $1, tpm = $2, daily_budget_nanos = $3, region = $4, weight = $5, tier = $6, updated_at = $7 WHERE id = $8",
             )
-            .bind(BASE64.encode(&sealed.nonce))
-            .bind(BASE64.encode(&sealed.ciphertext))
-            .bind(&sealed.key_fingerprint)
-            .bind(secrets::mask(secret.expose()))
+            .bind(r.rpm.map(i64::from))
+            .bind(r.tpm.map(i64::from))
+            .bind(budget)
+            .bind(&r.region)
+            .bind(i64::from(r.weight))
+            .bind(&r.tier)
+            .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
+            if let Some(secret) = &update.secret {
+                let sealed = master.encrypt(secret.expose());
+                let other: Option<String> = sqlx::query_scalar(
+                    "SELECT key_fingerprint FROM upstream_keys WHERE key_fingerprint <> $1 AND id <> $2 LIMIT 1",
+                )
+                .bind(&sealed.key_fingerprint)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(other) = other {
+                    return Err(StoreError::Invalid(format!(
+                        "the stored upstream keys are sealed under master key {other}, but this master key is {}: set TOLLGATE_MASTER_KEY to the gateways' master key",
+                        sealed.key_fingerprint
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE upstream_keys SET nonce = $1, ciphertext = $2, key_fingerprint = $3, masked = $4 WHERE id = $5",
+                )
+                .bind(BASE64.encode(&sealed.nonce))
+                .bind(BASE64.encode(&sealed.ciphertext))
+                .bind(&sealed.key_fingerprint)
+                .bind(secrets::mask(secret.expose()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
         self.list_upstream_key_rows()
             .await?
             .into_iter()
@@ -473,12 +498,9 @@ impl Store {
             .collect()
     }
 
-    async fn fetch_upstream_rows(&self) -> Result<Vec<SqliteRow>, StoreError> {
-        Ok(sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM upstream_keys ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?)
+    async fn fetch_upstream_rows(&self) -> Result<Vec<StoredRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM upstream_keys ORDER BY created_at, id");
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?))
     }
 
     /// Enables or disables a key. Setting the status it already has changes nothing
@@ -488,54 +510,58 @@ impl Store {
         id: &str,
         status: UpstreamKeyStatus,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE upstream_keys SET status = ?, updated_at = ? WHERE id = ? AND status <> ?",
-        )
-        .bind(status.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .bind(status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM upstream_keys WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return match exists {
-                Some(_) => Ok(()),
-                None => Err(not_found(id)),
-            };
-        }
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let done = sqlx::query(
+                "UPDATE upstream_keys SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $1",
+            )
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                // Unchanged: the transaction (and its bump) is rolled back.
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM upstream_keys WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                return match exists {
+                    Some(_) => Ok(()),
+                    None => Err(not_found(id)),
+                };
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// Removes a key for good.
     pub async fn delete_upstream_key(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM upstream_keys WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_found(id));
-        }
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
+            let done = sqlx::query("DELETE FROM upstream_keys WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(not_found(id));
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// The change counter of the upstream key table.
     pub async fn upstream_keys_revision(&self) -> Result<i64, StoreError> {
-        let value: i64 =
+        Ok(with_pool!(self, pool => {
             sqlx::query_scalar("SELECT value FROM revisions WHERE name = 'upstream_keys'")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(value)
+                .fetch_one(pool)
+                .await?
+        }))
     }
 
     /// Re-encrypts every row from `old` to `new` in one transaction; answers how many
@@ -549,40 +575,36 @@ impl Store {
         old: &MasterKey,
         new: &MasterKey,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Take the write lock first, so no other writer slips in between the read and
-        // the updates (SQLite cannot upgrade a read transaction once another committed).
-        sqlx::query("UPDATE revisions SET value = value WHERE name = 'upstream_keys'")
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM upstream_keys"))
-            .fetch_all(&mut *tx)
-            .await?;
-        let opened = open_all(&rows, old)?;
-        let now = now_ms();
-        for (row, secret) in &opened {
-            let sealed = new.encrypt(secret.expose());
-            sqlx::query(
-                "UPDATE upstream_keys SET nonce = ?, ciphertext = ?, key_fingerprint = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(BASE64.encode(&sealed.nonce))
-            .bind(BASE64.encode(&sealed.ciphertext))
-            .bind(&sealed.key_fingerprint)
-            .bind(now)
-            .bind(&row.id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(opened.len())
+        let select = format!("SELECT {COLUMNS} FROM upstream_keys");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Take the table's write lock first (see BUMP_REVISION) without changing
+            // the counter, so no other writer slips in between the read and the
+            // updates (SQLite cannot upgrade a read transaction once another
+            // committed; on PostgreSQL every writer waits for this row).
+            sqlx::query("UPDATE revisions SET value = value WHERE name = 'upstream_keys'")
+                .execute(&mut *tx)
+                .await?;
+            let rows: Vec<StoredRow> = sqlx::query_as(&select).fetch_all(&mut *tx).await?;
+            let opened = open_all(&rows, old)?;
+            let now = now_ms();
+            for (row, secret) in &opened {
+                let sealed = new.encrypt(secret.expose());
+                sqlx::query(
+                    "UPDATE upstream_keys SET nonce = $1, ciphertext = $2, key_fingerprint = $3, updated_at = $4 WHERE id = $5",
+                )
+                .bind(BASE64.encode(&sealed.nonce))
+                .bind(BASE64.encode(&sealed.ciphertext))
+                .bind(&sealed.key_fingerprint)
+                .bind(now)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(opened.len())
+        })
     }
-}
-
-async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE revisions SET value = value + 1 WHERE name = 'upstream_keys'")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

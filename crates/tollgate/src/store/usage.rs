@@ -1,30 +1,107 @@
 //! Request log rows.
 
-use sqlx::{QueryBuilder, Sqlite};
+use std::sync::LazyLock;
 
-use super::{Store, StoreError};
+use super::{with_pool, Store, StoreError};
 use crate::usage::UsageRow;
 
 /// Rows per multi-row INSERT. Every statement has this many rows (or one), so each
 /// is prepared once and then served from sqlx's statement cache.
 const ROWS_PER_STATEMENT: usize = 32;
 
+/// The columns an insert writes, in bind order.
+const INSERT_COLUMNS: [&str; 22] = [
+    "request_id",
+    "created_at",
+    "key_id",
+    "owner",
+    "endpoint",
+    "model_requested",
+    "model_served",
+    "provider",
+    "upstream_key_id",
+    "status",
+    "error_type",
+    "stream",
+    "latency_ms",
+    "ttfb_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "usage_estimated",
+    "cost_nanos",
+    "cache_hit",
+    "downgraded_from",
+    "client_ip",
+    "user_agent",
+];
+
+/// The INSERT of a full block of rows, and of one row.
+static INSERT_BLOCK: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_STATEMENT));
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+
+/// `INSERT … VALUES ($1, …), ($23, …) … ON CONFLICT (request_id) DO NOTHING` for
+/// `rows` rows: the same text on SQLite and PostgreSQL.
+fn insert_sql(rows: usize) -> String {
+    let width = INSERT_COLUMNS.len();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO request_logs ({}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        INSERT_COLUMNS.join(", "),
+        values.join(", ")
+    )
+}
+
 impl Store {
     /// Writes a batch of usage rows in one transaction, many rows per statement; a
     /// row whose request id is already stored is skipped, so a batch can be retried.
     pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut blocks = rows.chunks_exact(ROWS_PER_STATEMENT);
-        for block in blocks.by_ref() {
-            insert_statement(block).build().execute(&mut *tx).await?;
-        }
-        for row in blocks.remainder() {
-            insert_statement(std::slice::from_ref(row))
-                .build()
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let blocks = rows.chunks_exact(ROWS_PER_STATEMENT);
+        let singles = blocks.remainder().chunks(1);
+        let statements = blocks.chain(singles);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in statements {
+                let sql = if chunk.len() == ROWS_PER_STATEMENT {
+                    INSERT_BLOCK.as_str()
+                } else {
+                    INSERT_ONE.as_str()
+                };
+                let mut query = sqlx::query(sql);
+                for r in chunk {
+                    // In INSERT_COLUMNS order.
+                    query = query
+                        .bind(&*r.request_id)
+                        .bind(r.created_at_ms)
+                        .bind(r.key_id.as_deref())
+                        .bind(r.owner.as_deref())
+                        .bind(r.endpoint.as_ref())
+                        .bind(r.model_requested.as_deref())
+                        .bind(r.model_served.as_deref())
+                        .bind(r.provider.as_deref())
+                        .bind(r.upstream_key_id.as_deref())
+                        .bind(i64::from(r.status))
+                        .bind(r.error_type.as_deref())
+                        .bind(r.stream)
+                        .bind(r.latency_ms)
+                        .bind(r.ttfb_ms)
+                        .bind(r.prompt_tokens as i64)
+                        .bind(r.completion_tokens as i64)
+                        .bind(r.usage_estimated)
+                        .bind(r.cost_nanos)
+                        .bind(r.cache_hit)
+                        .bind(r.downgraded_from.as_deref())
+                        .bind(r.client_ip.map(|ip| ip.to_string()))
+                        .bind(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }
@@ -52,20 +129,23 @@ impl Store {
         day_start_ms: i64,
     ) -> Result<Vec<UsageTotals>, StoreError> {
         let first_id = format!("req_{:012x}", since_ms.max(0));
-        Ok(sqlx::query_as::<_, UsageTotals>(
-            "SELECT key_id, owner, created_at >= ? AS today, COUNT(*) AS requests,
-                    COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
-                    COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-                    COALESCE(SUM(cost_nanos), 0) AS cost_nanos
-             FROM request_logs
-             WHERE request_id >= ? AND created_at >= ? AND model_served IS NOT NULL
-             GROUP BY key_id, owner, today",
-        )
-        .bind(day_start_ms)
-        .bind(first_id)
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?)
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back.
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, UsageTotals>(
+                "SELECT key_id, owner, created_at >= $1 AS today, COUNT(*) AS requests,
+                        CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens,
+                        CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens,
+                        CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos
+                 FROM request_logs
+                 WHERE request_id >= $2 AND created_at >= $3 AND model_served IS NOT NULL
+                 GROUP BY key_id, owner, today",
+            )
+            .bind(day_start_ms)
+            .bind(first_id)
+            .bind(since_ms)
+            .fetch_all(pool)
+            .await?
+        }))
     }
 }
 
@@ -98,48 +178,166 @@ pub struct UsageRowView {
 impl Store {
     /// The newest `limit` request log rows, newest first.
     pub async fn list_usage(&self, limit: i64) -> Result<Vec<UsageRowView>, StoreError> {
-        Ok(sqlx::query_as::<_, UsageRowView>(
-            "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
-                    upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-                    completion_tokens, cost_nanos, usage_estimated, downgraded_from, client_ip, user_agent
-             FROM request_logs ORDER BY request_id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as::<_, UsageRowView>(
+                "SELECT request_id, created_at, key_id, owner, endpoint, model_requested, model_served, provider,
+                        upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
+                        completion_tokens, cost_nanos, usage_estimated, downgraded_from, client_ip, user_agent
+                 FROM request_logs ORDER BY request_id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
     }
 }
 
-fn insert_statement(rows: &[UsageRow]) -> QueryBuilder<'_, Sqlite> {
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint, model_requested, model_served,
-            provider, upstream_key_id, status, error_type, stream, latency_ms, ttfb_ms, prompt_tokens,
-            completion_tokens, usage_estimated, cost_nanos, cache_hit, downgraded_from, client_ip, user_agent) ",
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::on_both_backends;
+
+    on_both_backends!(
+        batches_are_written_whole_and_retries_skip_stored_rows,
+        every_field_is_read_back,
+        totals_split_at_the_day_and_skip_refused_calls,
     );
-    insert.push_values(rows, |mut b, r| {
-        b.push_bind(&*r.request_id)
-            .push_bind(r.created_at_ms)
-            .push_bind(r.key_id.as_deref())
-            .push_bind(r.owner.as_deref())
-            .push_bind(r.endpoint.as_ref())
-            .push_bind(r.model_requested.as_deref())
-            .push_bind(r.model_served.as_deref())
-            .push_bind(r.provider.as_deref())
-            .push_bind(r.upstream_key_id.as_deref())
-            .push_bind(i64::from(r.status))
-            .push_bind(r.error_type.as_deref())
-            .push_bind(r.stream)
-            .push_bind(r.latency_ms)
-            .push_bind(r.ttfb_ms)
-            .push_bind(r.prompt_tokens as i64)
-            .push_bind(r.completion_tokens as i64)
-            .push_bind(r.usage_estimated)
-            .push_bind(r.cost_nanos)
-            .push_bind(r.cache_hit)
-            .push_bind(r.downgraded_from.as_deref())
-            .push_bind(r.client_ip.map(|ip| ip.to_string()))
-            .push_bind(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
-    });
-    insert.push(" ON CONFLICT (request_id) DO NOTHING");
-    insert
+
+    /// A row `n` ms after `base`, with an id that sorts by time as real ids do.
+    fn row(base: i64, n: i64) -> UsageRow {
+        let at = base + n;
+        UsageRow {
+            request_id: format!("req_{at:012x}{n:012x}").into(),
+            created_at_ms: at,
+            key_id: Some("key_a".into()),
+            owner: Some("alice".into()),
+            endpoint: "/v1/chat/completions".into(),
+            model_requested: Some("mock-gpt".into()),
+            model_served: Some("mock-gpt".into()),
+            status: 200,
+            latency_ms: 5,
+            prompt_tokens: 10,
+            completion_tokens: 2,
+            cost_nanos: 1_000,
+            ..UsageRow::default()
+        }
+    }
+
+    async fn batches_are_written_whole_and_retries_skip_stored_rows(store: Store) {
+        let base = 1_700_000_000_000;
+        // Two full blocks and a remainder of single-row statements.
+        let rows: Vec<UsageRow> = (0..70).map(|n| row(base, n)).collect();
+        store.insert_usage(&rows).await.expect("insert");
+        // A retried batch that overlaps: stored rows are skipped, new ones written.
+        let retry: Vec<UsageRow> = (60..75).map(|n| row(base, n)).collect();
+        store.insert_usage(&retry).await.expect("retry");
+        store.insert_usage(&[]).await.expect("empty batch");
+        let stored = store.list_usage(1000).await.expect("list");
+        assert_eq!(stored.len(), 75);
+        assert_eq!(&*stored[0].request_id, &*row(base, 74).request_id);
+        assert!(stored.windows(2).all(|w| w[0].request_id > w[1].request_id));
+        assert_eq!(store.list_usage(3).await.expect("list").len(), 3);
+    }
+
+    async fn every_field_is_read_back(store: Store) {
+        let r = UsageRow {
+            provider: Some("local".into()),
+            upstream_key_id: Some("up-1".into()),
+            status: 502,
+            error_type: Some("upstream_error".into()),
+            stream: true,
+            ttfb_ms: Some(3),
+            usage_estimated: true,
+            cache_hit: true,
+            downgraded_from: Some("gpt-4o".into()),
+            client_ip: Some("2001:db8::1".parse().expect("ip")),
+            user_agent: Some(http::HeaderValue::from_static("openai-python/1.0")),
+            ..row(1_700_000_000_000, 0)
+        };
+        store
+            .insert_usage(std::slice::from_ref(&r))
+            .await
+            .expect("insert");
+        let got = store.list_usage(10).await.expect("list").remove(0);
+        assert_eq!(
+            (
+                got.status,
+                got.error_type.as_deref(),
+                got.stream,
+                got.usage_estimated
+            ),
+            (502, Some("upstream_error"), true, true)
+        );
+        assert_eq!((got.latency_ms, got.ttfb_ms), (5, Some(3)));
+        assert_eq!(
+            (got.prompt_tokens, got.completion_tokens, got.cost_nanos),
+            (10, 2, 1_000)
+        );
+        assert_eq!(got.created_at, r.created_at_ms);
+        assert_eq!(got.downgraded_from.as_deref(), Some("gpt-4o"));
+        assert_eq!(got.client_ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(got.user_agent.as_deref(), Some("openai-python/1.0"));
+        assert_eq!(got.upstream_key_id.as_deref(), Some("up-1"));
+
+        let plain = row(1_700_000_000_000, 1);
+        store.insert_usage(&[plain]).await.expect("insert");
+        let got = store.list_usage(1).await.expect("list").remove(0);
+        assert!(!got.stream && !got.usage_estimated);
+        assert_eq!(
+            (got.ttfb_ms, got.client_ip, got.provider),
+            (None, None, None)
+        );
+    }
+
+    async fn totals_split_at_the_day_and_skip_refused_calls(store: Store) {
+        let day = 1_700_006_400_000;
+        let mut rows = vec![
+            row(day, -5_000_000), // before `since`: not counted
+            row(day, -1_000),     // yesterday
+            row(day, -500),       // yesterday
+            row(day, 0),          // today
+            row(day, 10),         // today
+        ];
+        // Refused before reaching a model: not counted.
+        rows.push(UsageRow {
+            model_served: None,
+            status: 429,
+            ..row(day, 20)
+        });
+        // Another owner's key.
+        rows.push(UsageRow {
+            key_id: Some("key_b".into()),
+            owner: Some("bob".into()),
+            cost_nanos: 7,
+            ..row(day, 30)
+        });
+        store.insert_usage(&rows).await.expect("insert");
+        let mut totals = store
+            .usage_totals_since(day - 10_000, day)
+            .await
+            .expect("totals");
+        totals.sort_by(|a, b| (&a.key_id, a.today).cmp(&(&b.key_id, b.today)));
+        let expected = |key: &str, owner: &str, today, requests, cost| UsageTotals {
+            key_id: Some(key.to_owned()),
+            owner: Some(owner.to_owned()),
+            today,
+            requests,
+            prompt_tokens: 10 * requests,
+            completion_tokens: 2 * requests,
+            cost_nanos: cost,
+        };
+        assert_eq!(
+            totals,
+            vec![
+                expected("key_a", "alice", false, 2, 2_000),
+                expected("key_a", "alice", true, 2, 2_000),
+                expected("key_b", "bob", true, 1, 7),
+            ]
+        );
+        assert!(store
+            .usage_totals_since(day + 1_000, day)
+            .await
+            .expect("totals")
+            .is_empty());
+    }
 }

@@ -18,6 +18,8 @@ pub struct TestGateway {
     pub key_id: String,
     pub db_url: String,
     _dir: TempDir,
+    /// The PostgreSQL schema the gateway uses, when it runs on PostgreSQL.
+    _pg: Option<PgSchema>,
     /// The configuration file and environment, for restarts.
     config: (std::path::PathBuf, Env),
     pub client: reqwest::Client,
@@ -35,6 +37,9 @@ pub struct Setup {
     /// Extra environment the configuration sees (upstream key variables).
     pub env: Vec<(&'static str, &'static str)>,
     pub mock: MockOptions,
+    /// Store in a PostgreSQL schema of the test's own (at TOLLGATE_TEST_POSTGRES_URL)
+    /// instead of a SQLite file; every test does when TOLLGATE_TEST_DATABASE=postgres.
+    pub postgres: bool,
 }
 
 impl Default for Setup {
@@ -45,6 +50,7 @@ impl Default for Setup {
             extra: "",
             env: Vec::new(),
             mock: MockOptions::default(),
+            postgres: false,
         }
     }
 }
@@ -57,7 +63,15 @@ impl TestGateway {
     pub async fn start_with(setup: Setup) -> TestGateway {
         let mock = MockServer::start_local(setup.mock).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let db_url = format!("sqlite://{}", dir.path().join("tollgate.db").display());
+        let pg = if setup.postgres || postgres_everywhere() {
+            Some(PgSchema::create().await)
+        } else {
+            None
+        };
+        let db_url = match &pg {
+            Some(schema) => schema.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("tollgate.db").display()),
+        };
         let mut env: Env = setup
             .env
             .iter()
@@ -131,6 +145,7 @@ capabilities = ["embeddings"]
             key_id,
             db_url,
             _dir: dir,
+            _pg: pg,
             config: (path, env),
             client: reqwest::Client::new(),
         }
@@ -171,7 +186,7 @@ capabilities = ["embeddings"]
         }
     }
 
-    /// Request log rows, read from the SQLite file with a fresh connection.
+    /// Request log rows, read from the database with a fresh connection.
     pub async fn usage_rows(&self) -> Vec<UsageRowView> {
         let store = tollgate::store::Store::connect(&self.db_url).await.unwrap();
         let rows = store.list_usage(100_000).await.unwrap();
@@ -212,6 +227,100 @@ pub async fn admin_token(gw: &TestGateway) -> String {
     assert_eq!(response.status(), 200, "admin login failed");
     let body: serde_json::Value = response.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// True when TOLLGATE_TEST_DATABASE=postgres: every test gateway stores in PostgreSQL.
+fn postgres_everywhere() -> bool {
+    std::env::var("TOLLGATE_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// The test PostgreSQL (trust authentication on loopback by default).
+pub fn postgres_url() -> String {
+    std::env::var("TOLLGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A schema of a test's own in the test PostgreSQL, so tests run in parallel; dropped
+/// with it. Its name holds its creation time, and schemas an interrupted run left
+/// behind are dropped by the next run after an hour.
+pub struct PgSchema {
+    /// The database URL whose connections use the schema (`search_path`).
+    pub url: String,
+    base: String,
+    name: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        use sqlx::Connection;
+        let base = postgres_url();
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap_or_else(|e| {
+            panic!("the test PostgreSQL at {base} is not reachable ({e}): start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; scripts/test-all.sh does), or set TOLLGATE_TEST_POSTGRES_URL")
+        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::TEXT FROM pg_namespace WHERE nspname LIKE 'gw\\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        for old in stale {
+            let born = old
+                .split('_')
+                .nth(1)
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(now);
+            if now.saturating_sub(born) > 3600 {
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {old} CASCADE"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+        let name = format!("gw_{now}_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
+        PgSchema { url, base, name }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Off this runtime: Drop cannot wait on it. A lock still held by a gateway
+        // that was not stopped gives up after a moment; the sweep drops it later.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&base).await?;
+                sqlx::query("SET lock_timeout = '2s'")
+                    .execute(&mut conn)
+                    .await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!(
+                "note: test schema {} not dropped ({e}); a run an hour later drops it",
+                self.name
+            );
+        }
+    }
 }
 
 /// The master key every test gateway (and the CLI it runs beside) uses.

@@ -1,5 +1,7 @@
 //! Loopback integration tests: a real gateway on 127.0.0.1:0 with a temp SQLite
-//! file, relaying over real HTTP to mock upstreams started in each test.
+//! file (or a PostgreSQL schema of its own: `Setup::postgres`, postgres.rs, and
+//! TOLLGATE_TEST_DATABASE=postgres for every test), relaying over real HTTP to mock
+//! upstreams started in each test.
 #![allow(clippy::unwrap_used)]
 
 mod admin;
@@ -13,6 +15,7 @@ mod errors;
 mod lifecycle;
 mod ops;
 mod pool;
+mod postgres;
 mod relay;
 mod reports;
 mod routing;

@@ -1,6 +1,7 @@
 //! `[server]` and `[storage]`.
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use super::Validator;
@@ -67,18 +68,28 @@ impl Validator<'_> {
             .database_url
             .clone()
             .unwrap_or_else(|| "sqlite://tollgate.db".to_owned());
-        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            self.problem(
+        match crate::store::Backend::of_url(&database_url) {
+            Some(crate::store::Backend::Postgres) => {
+                if let Err(e) = sqlx::postgres::PgConnectOptions::from_str(&database_url) {
+                    self.problem(
+                        "storage.database_url",
+                        format!(
+                            "{} is not a PostgreSQL URL tollgate can use: {e}",
+                            crate::store::redact_url(&database_url)
+                        ),
+                        "use postgres://USER:PASSWORD@HOST:PORT/DATABASE (percent-encode special characters in the password)",
+                    );
+                }
+            }
+            Some(crate::store::Backend::Sqlite) => {}
+            None => self.problem(
                 "storage.database_url",
-                "PostgreSQL is not supported by this version of tollgate yet",
-                "use sqlite://PATH for now",
-            );
-        } else if !database_url.starts_with("sqlite:") {
-            self.problem(
-                "storage.database_url",
-                format!("{database_url:?} is not a database URL tollgate knows"),
-                "use sqlite://tollgate.db (relative) or sqlite:///absolute/path.db",
-            );
+                format!(
+                    "{:?} is not a database URL tollgate knows",
+                    crate::store::redact_url(&database_url)
+                ),
+                "use sqlite://tollgate.db (relative), sqlite:///absolute/path.db, or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            ),
         }
         let redis_url = s.redis_url.clone().filter(|u| !u.trim().is_empty());
         if let Some(url) = &redis_url {

@@ -199,3 +199,35 @@ fn redis_url_must_be_a_redis_url() {
     let none = from_text("[storage]\nredis_url = \"\"\n", "t.toml", &env(&[])).expect("valid");
     assert_eq!(none.storage.redis_url, None);
 }
+
+#[test]
+fn database_url_may_name_sqlite_or_postgres() {
+    for url in [
+        "sqlite://tollgate.db",
+        "sqlite:///var/lib/tollgate/t.db",
+        "postgres://app:pw@db.internal:5432/tollgate",
+        "postgresql://app@db/tollgate?sslmode=disable",
+    ] {
+        let text = format!("[storage]\ndatabase_url = \"{url}\"\n");
+        let c = from_text(&text, "t.toml", &env(&[])).unwrap_or_else(|p| panic!("{url}: {p}"));
+        assert_eq!(c.storage.database_url, url);
+    }
+    for (url, fix) in [
+        (
+            "mysql://db/tollgate",
+            "postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+        ),
+        (
+            "postgres://app:s3cret@db:port/x",
+            "postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+        ),
+    ] {
+        let text = format!("[storage]\ndatabase_url = \"{url}\"\n");
+        let bad = storage_from_text(&text, "t.toml", &env(&[]))
+            .expect_err(url)
+            .0;
+        assert_eq!(bad[0].location, "t.toml: storage.database_url");
+        assert!(bad[0].fix.contains(fix), "{:?}", bad[0]);
+        assert!(!bad[0].message.contains("s3cret"), "{:?}", bad[0]);
+    }
+}

@@ -1,15 +1,22 @@
 use super::*;
+use crate::store::testing::on_both_backends;
+
+on_both_backends!(
+    reports_group_by_day_model_key_and_owner,
+    reports_without_rows,
+    report_percentiles_per_group,
+    report_filters,
+    log_pages_are_newest_first_and_stable,
+    retention_deletes_only_older_rows_in_chunks,
+    apply_retention_aggregates_then_deletes_old_days,
+    refresh_daily_is_idempotent,
+    concurrent_refreshes_of_a_day_take_turns,
+    catch_up_fills_missing_days_within_retention,
+);
 
 /// 2024-03-10T00:00:00Z.
 const DAY1: i64 = 1_710_028_800_000;
 const DAY_MS: i64 = 86_400_000;
-
-async fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = Store::open(&url).await.expect("opens");
-    (dir, store)
-}
 
 /// A request log row, written with plain SQL (independent of the writer's types).
 #[derive(Clone)]
@@ -53,28 +60,30 @@ impl Row {
 
 async fn insert(store: &Store, rows: &[Row]) {
     for r in rows {
-        sqlx::query(
-            "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint,
-                model_requested, model_served, status, error_type, latency_ms,
-                prompt_tokens, completion_tokens, cost_nanos)
-             VALUES (?, ?, ?, ?, '/v1/chat/completions', ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(r.id())
-        // created_at a little after the id's time, as in the gateway.
-        .bind(r.at_ms + 3)
-        .bind(r.key)
-        .bind(r.owner)
-        .bind(r.requested)
-        .bind(r.served)
-        .bind(r.status)
-        .bind(r.error)
-        .bind(r.latency)
-        .bind(r.prompt)
-        .bind(r.completion)
-        .bind(r.cost_nanos)
-        .execute(&store.pool)
-        .await
-        .expect("insert");
+        with_pool!(store, pool => {
+            sqlx::query(
+                "INSERT INTO request_logs (request_id, created_at, key_id, owner, endpoint,
+                    model_requested, model_served, status, error_type, latency_ms,
+                    prompt_tokens, completion_tokens, cost_nanos)
+                 VALUES ($1, $2, $3, $4, '/v1/chat/completions', $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(r.id())
+            // created_at a little after the id's time, as in the gateway.
+            .bind(r.at_ms + 3)
+            .bind(r.key)
+            .bind(r.owner)
+            .bind(r.requested)
+            .bind(r.served)
+            .bind(r.status)
+            .bind(r.error)
+            .bind(r.latency)
+            .bind(r.prompt)
+            .bind(r.completion)
+            .bind(r.cost_nanos)
+            .execute(pool)
+            .await
+            .expect("insert");
+        });
     }
 }
 
@@ -136,9 +145,7 @@ fn mixed() -> Vec<Row> {
     ]
 }
 
-#[tokio::test]
-async fn reports_group_by_day_model_key_and_owner() {
-    let (_dir, store) = temp_store().await;
+async fn reports_group_by_day_model_key_and_owner(store: Store) {
     insert(&store, &mixed()).await;
 
     let days = store
@@ -211,9 +218,7 @@ async fn reports_group_by_day_model_key_and_owner() {
     assert_eq!(total[0].cost(), 9_000.0 / 1e9);
 }
 
-#[tokio::test]
-async fn reports_without_rows() {
-    let (_dir, store) = temp_store().await;
+async fn reports_without_rows(store: Store) {
     let total = store.usage_report(&by(&[])).await.expect("report");
     assert_eq!(total.len(), 1, "one row of totals, also when empty");
     assert_eq!(total[0].requests, 0);
@@ -238,9 +243,7 @@ fn percentiles_are_nearest_rank() {
     assert_eq!(percentile(&[], 50), None);
 }
 
-#[tokio::test]
-async fn report_percentiles_per_group() {
-    let (_dir, store) = temp_store().await;
+async fn report_percentiles_per_group(store: Store) {
     // Latencies 1..=100 ms for gpt, in shuffled order; 1000 ms once for claude.
     let mut rows: Vec<Row> = (1..=100u64)
         .map(|i| Row {
@@ -269,9 +272,7 @@ async fn report_percentiles_per_group() {
     );
 }
 
-#[tokio::test]
-async fn report_filters() {
-    let (_dir, store) = temp_store().await;
+async fn report_filters(store: Store) {
     insert(&store, &mixed()).await;
     let count = |filter: ReportFilter| {
         let store = store.clone();
@@ -358,9 +359,7 @@ async fn report_filters() {
     );
 }
 
-#[tokio::test]
-async fn log_pages_are_newest_first_and_stable() {
-    let (_dir, store) = temp_store().await;
+async fn log_pages_are_newest_first_and_stable(store: Store) {
     let rows: Vec<Row> = (0..25u64)
         .map(|i| Row {
             status: if i % 5 == 0 { 502 } else { 200 },
@@ -427,9 +426,7 @@ async fn log_pages_are_newest_first_and_stable() {
     assert_eq!(page[0].request_id, rows[20].id());
 }
 
-#[tokio::test]
-async fn retention_deletes_only_older_rows_in_chunks() {
-    let (_dir, store) = temp_store().await;
+async fn retention_deletes_only_older_rows_in_chunks(store: Store) {
     let rows: Vec<Row> = (0..10u64)
         .map(|i| row(DAY1 + i as i64 * 1_000, i))
         .collect();
@@ -480,10 +477,8 @@ async fn retention_deletes_only_older_rows_in_chunks() {
     assert_eq!(left, expected);
 }
 
-#[tokio::test]
-async fn apply_retention_aggregates_then_deletes_old_days() {
+async fn apply_retention_aggregates_then_deletes_old_days(store: Store) {
     use crate::usage::aggregates::apply_retention;
-    let (_dir, store) = temp_store().await;
     // Days 1, 2, 3 and 4; "today" is day 4 and one whole day before it is kept.
     let rows: Vec<Row> = (0..4u64)
         .flat_map(|d| (0..3u64).map(move |i| row(DAY1 + d as i64 * DAY_MS + i as i64, d * 10 + i)))
@@ -514,9 +509,7 @@ async fn apply_retention_aggregates_then_deletes_old_days() {
     );
 }
 
-#[tokio::test]
-async fn refresh_daily_is_idempotent() {
-    let (_dir, store) = temp_store().await;
+async fn refresh_daily_is_idempotent(store: Store) {
     insert(&store, &mixed()).await;
     let day = date("2024-03-10");
     assert_eq!(store.refresh_daily(day).await.expect("refresh"), 2);
@@ -567,18 +560,38 @@ async fn refresh_daily_is_idempotent() {
     assert_eq!(rows[0].owner.as_deref(), Some("bob"));
 
     // A day without log rows leaves its aggregates alone.
-    sqlx::query("DELETE FROM request_logs")
-        .execute(&store.pool)
-        .await
-        .expect("delete");
+    with_pool!(store, pool => {
+        sqlx::query("DELETE FROM request_logs")
+            .execute(pool)
+            .await
+            .expect("delete");
+    });
     assert_eq!(store.refresh_daily(day).await.expect("refresh"), 0);
     assert_eq!(store.daily_rows(day, day).await.expect("daily").len(), 2);
 }
 
-#[tokio::test]
-async fn catch_up_fills_missing_days_within_retention() {
+async fn concurrent_refreshes_of_a_day_take_turns(store: Store) {
+    insert(&store, &mixed()).await;
+    let day = date("2024-03-10");
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.refresh_daily(day).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("joins").expect("no refresh fails"), 2);
+    }
+    let rows = store.daily_rows(day, day).await.expect("daily");
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.model.as_str(), r.requests))
+        .collect();
+    assert_eq!(got, [("claude", 1), ("gpt", 3)]);
+}
+
+async fn catch_up_fills_missing_days_within_retention(store: Store) {
     use crate::usage::aggregates::catch_up;
-    let (_dir, store) = temp_store().await;
     insert(&store, &mixed()).await;
     // Today is 2024-03-13: yesterday has no rows; 10th and 11th are kept (90 days).
     catch_up(&store, date("2024-03-13"), 90)

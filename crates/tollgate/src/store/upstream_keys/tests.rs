@@ -1,14 +1,16 @@
 use super::*;
 use crate::secrets::MasterKey;
+use crate::store::testing::on_both_backends;
+
+on_both_backends!(
+    insert_list_and_revisions,
+    undecryptable_rows_are_named_and_block_reencryption,
+    invalid_input_is_refused_with_the_field_named,
+    a_second_master_key_cannot_seal_into_the_same_table,
+    update_changes_only_what_it_names_and_reseals_a_new_secret,
+);
 
 const SECRET: &str = "sk-test-0123456789abcdefSECRET";
-
-async fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = Store::open(&url).await.expect("opens");
-    (dir, store)
-}
 
 fn new_key(id: &str) -> NewUpstreamKey {
     NewUpstreamKey {
@@ -24,9 +26,7 @@ fn new_key(id: &str) -> NewUpstreamKey {
     }
 }
 
-#[tokio::test]
-async fn insert_list_and_revisions() {
-    let (_dir, store) = temp_store().await;
+async fn insert_list_and_revisions(store: Store) {
     let master = MasterKey::generate();
     assert_eq!(store.upstream_keys_revision().await.expect("rev"), 0);
     store
@@ -76,9 +76,7 @@ async fn insert_list_and_revisions() {
     ));
 }
 
-#[tokio::test]
-async fn undecryptable_rows_are_named_and_block_reencryption() {
-    let (_dir, store) = temp_store().await;
+async fn undecryptable_rows_are_named_and_block_reencryption(store: Store) {
     let a = MasterKey::generate();
     for id in ["a-good", "b-stray", "c-altered"] {
         store
@@ -88,20 +86,22 @@ async fn undecryptable_rows_are_named_and_block_reencryption() {
     }
     // One row sealed under another key, one altered.
     let foreign = MasterKey::generate().encrypt(SECRET);
-    sqlx::query(
-        "UPDATE upstream_keys SET ciphertext = ?, key_fingerprint = ? WHERE id = 'b-stray'",
-    )
-    .bind(BASE64.encode(&foreign.ciphertext))
-    .bind(&foreign.key_fingerprint)
-    .execute(&store.pool)
-    .await
-    .expect("update");
-    sqlx::query(
-        "UPDATE upstream_keys SET ciphertext = 'AAAA' || ciphertext WHERE id = 'c-altered'",
-    )
-    .execute(&store.pool)
-    .await
-    .expect("update");
+    with_pool!(store, pool => {
+        sqlx::query(
+            "UPDATE upstream_keys SET ciphertext = $1, key_fingerprint = $2 WHERE id = 'b-stray'",
+        )
+        .bind(BASE64.encode(&foreign.ciphertext))
+        .bind(&foreign.key_fingerprint)
+        .execute(pool)
+        .await
+        .expect("update");
+        sqlx::query(
+            "UPDATE upstream_keys SET ciphertext = 'AAAA' || ciphertext WHERE id = 'c-altered'",
+        )
+        .execute(pool)
+        .await
+        .expect("update");
+    });
     let err = store.list_upstream_keys(&a).await.expect_err("stray");
     let text = err.to_string();
     assert!(
@@ -143,9 +143,7 @@ async fn undecryptable_rows_are_named_and_block_reencryption() {
     assert!(store.list_upstream_keys(&a).await.is_err());
 }
 
-#[tokio::test]
-async fn invalid_input_is_refused_with_the_field_named() {
-    let (_dir, store) = temp_store().await;
+async fn invalid_input_is_refused_with_the_field_named(store: Store) {
     let master = MasterKey::generate();
     let cases: Vec<(NewUpstreamKey, &str)> = vec![
         (
@@ -230,9 +228,7 @@ async fn invalid_input_is_refused_with_the_field_named() {
     assert_eq!(store.upstream_keys_revision().await.expect("rev"), 0);
 }
 
-#[tokio::test]
-async fn a_second_master_key_cannot_seal_into_the_same_table() {
-    let (_dir, store) = temp_store().await;
+async fn a_second_master_key_cannot_seal_into_the_same_table(store: Store) {
     let (a, b) = (MasterKey::generate(), MasterKey::generate());
     store
         .insert_upstream_key(&new_key("one"), &a)
@@ -247,9 +243,7 @@ async fn a_second_master_key_cannot_seal_into_the_same_table() {
     assert_eq!(store.upstream_keys_revision().await.expect("rev"), 1);
 }
 
-#[tokio::test]
-async fn update_changes_only_what_it_names_and_reseals_a_new_secret() {
-    let (_dir, store) = temp_store().await;
+async fn update_changes_only_what_it_names_and_reseals_a_new_secret(store: Store) {
     let master = MasterKey::generate();
     store
         .insert_upstream_key(&new_key("oa-1"), &master)
