@@ -40,6 +40,9 @@ pub struct Setup {
     /// Store in a PostgreSQL schema of the test's own (at TOLLGATE_TEST_POSTGRES_URL)
     /// instead of a SQLite file; every test does when TOLLGATE_TEST_DATABASE=postgres.
     pub postgres: bool,
+    /// Store in a SQLite file even when TOLLGATE_TEST_DATABASE=postgres: for tests of
+    /// SQLite itself (usage_spool.rs holds the file's write lock).
+    pub sqlite: bool,
 }
 
 impl Default for Setup {
@@ -51,6 +54,7 @@ impl Default for Setup {
             env: Vec::new(),
             mock: MockOptions::default(),
             postgres: false,
+            sqlite: false,
         }
     }
 }
@@ -63,7 +67,7 @@ impl TestGateway {
     pub async fn start_with(setup: Setup) -> TestGateway {
         let mock = MockServer::start_local(setup.mock).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let pg = if setup.postgres || postgres_everywhere() {
+        let pg = if !setup.sqlite && (setup.postgres || postgres_everywhere()) {
             Some(PgSchema::create().await)
         } else {
             None
@@ -71,6 +75,15 @@ impl TestGateway {
         let db_url = match &pg {
             Some(schema) => schema.url.clone(),
             None => format!("sqlite://{}", dir.path().join("tollgate.db").display()),
+        };
+        // Beside a SQLite file the spool's default is the gateway's own; with
+        // PostgreSQL it would be ./tollgate.usage-spool, shared by every test.
+        let spool = match &pg {
+            Some(_) => format!(
+                "spool_path = \"{}\"",
+                dir.path().join("tollgate.usage-spool").display()
+            ),
+            None => String::new(),
         };
         let mut env: Env = setup
             .env
@@ -94,6 +107,7 @@ listen = "127.0.0.1:0"
 {server}
 [storage]
 database_url = "{db_url}"
+{spool}
 [[providers]]
 name = "local"
 kind = "openai_compatible"

@@ -1,5 +1,8 @@
 //! SPEC §7: while the database cannot take writes, usage rows go to the spool and
 //! arrive once it is back; none is lost, none is written twice.
+//!
+//! SQLite only, also when TOLLGATE_TEST_DATABASE=postgres: the outage is simulated by
+//! holding the SQLite file's write lock (`Setup::sqlite`).
 
 use std::time::Duration;
 
@@ -7,6 +10,15 @@ use futures_util::future::join_all;
 use sqlx::Connection;
 
 use crate::common::*;
+
+/// A gateway on a SQLite file, whatever TOLLGATE_TEST_DATABASE says.
+async fn sqlite_gateway() -> TestGateway {
+    TestGateway::start_with(Setup {
+        sqlite: true,
+        ..Setup::default()
+    })
+    .await
+}
 
 /// Holds SQLite's write lock (as a stuck or down database would) until dropped.
 async fn lock_database(db_url: &str) -> sqlx::SqliteConnection {
@@ -35,7 +47,7 @@ async fn calls(gw: &TestGateway, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_wait_in_the_spool_while_the_database_is_locked() {
-    let gw = TestGateway::start().await;
+    let gw = sqlite_gateway().await;
     let lock = lock_database(&gw.db_url).await;
     // Calls are served while the database refuses writes.
     calls(&gw, 120).await;
@@ -69,7 +81,7 @@ async fn rows_wait_in_the_spool_while_the_database_is_locked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_spooled_at_shutdown_are_written_at_the_next_start() {
-    let mut gw = TestGateway::start().await;
+    let mut gw = sqlite_gateway().await;
     let lock = lock_database(&gw.db_url).await;
     calls(&gw, 40).await;
     // Stop while the database is still locked: the rows stay in the spool.
