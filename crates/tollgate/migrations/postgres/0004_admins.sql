@@ -1,11 +1,12 @@
 -- Admin users and their sessions (SPEC §1, §8), for PostgreSQL: mirrors sqlite/0004.
--- TEXT ids (byte-wise order), BIGINT unix-millisecond timestamps.
+-- TEXT ids and usernames (byte-wise order, as on SQLite), BIGINT unix-millisecond
+-- timestamps.
 
 -- People who may use the admin API and dashboard. The password is stored only as an
 -- argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash).
 CREATE TABLE admin_users (
     id             TEXT COLLATE "C" PRIMARY KEY,
-    username       TEXT NOT NULL UNIQUE,
+    username       TEXT COLLATE "C" NOT NULL UNIQUE,
     password_hash  TEXT NOT NULL,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL

@@ -6,10 +6,12 @@
 -- is one key range of request_logs.
 -- Portable: TEXT day, BIGINT counts, money in BIGINT nano-units, JSON as TEXT; key
 -- columns are NOT NULL ('' stands for "none"), as PostgreSQL requires of a primary key.
+-- PostgreSQL mirror of sqlite/0005: the key columns compare byte-wise (COLLATE "C"),
+-- as on SQLite, so day ranges and the listing order are the same on both.
 CREATE TABLE usage_daily (
-    day                TEXT NOT NULL,               -- UTC day, YYYY-MM-DD
-    key_id             TEXT COLLATE "C" NOT NULL,              -- client key id; '' when the call had none
-    model              TEXT NOT NULL,               -- model served, else the one asked for; '' when neither
+    day                TEXT COLLATE "C" NOT NULL,   -- UTC day, YYYY-MM-DD
+    key_id             TEXT COLLATE "C" NOT NULL,   -- client key id; '' when the call had none
+    model              TEXT COLLATE "C" NOT NULL,   -- model served, else the one asked for; '' when neither
     owner              TEXT,                        -- the key's owner in the day's newest row
     requests           BIGINT NOT NULL,
     successes          BIGINT NOT NULL,             -- status < 400
