@@ -5,6 +5,7 @@
 #
 #   bash bench/usage-proof.sh                 SQLite, 30 s
 #   bash bench/usage-proof.sh --postgres      PostgreSQL, stopped for 30 s mid-run
+#   bash bench/usage-proof.sh --lock-sqlite   SQLite, its write lock held 30 s mid-run
 #
 # Environment: PROOF_SECONDS [30], PROOF_CONNECTIONS [64], PROOF_OUTAGE_S [30],
 # PROOF_NO_BUILD=1 to reuse target/release binaries.
@@ -16,6 +17,10 @@ CONNS=${PROOF_CONNECTIONS:-64}
 OUTAGE=${PROOF_OUTAGE_S:-30}
 MODE=sqlite
 [ "${1:-}" = --postgres ] && MODE=postgres
+LOCK_SQLITE=0
+[ "${1:-}" = --lock-sqlite ] && LOCK_SQLITE=1
+# A longer run, so the outage sits in the middle of the load.
+[ "$MODE" = postgres ] || [ "$LOCK_SQLITE" = 1 ] && SECONDS_OF_LOAD=${PROOF_SECONDS:-60}
 WORK=$(mktemp -d /tmp/tollgate-proof.XXXXXX)
 MOCK_PORT=18411
 GW_PORT=18412
@@ -90,10 +95,21 @@ if [ "$MODE" = postgres ]; then
   OUTAGE_PID=$!
 fi
 
+if [ "$LOCK_SQLITE" = 1 ]; then
+  (
+    sleep $((SECONDS_OF_LOAD / 4))
+    log "holding SQLite's write lock for ${OUTAGE}s"
+    python3 -c 'import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("BEGIN IMMEDIATE"); time.sleep(float(sys.argv[2])); c.execute("ROLLBACK")' \
+      "$WORK/tollgate.db" "$OUTAGE"
+    log "SQLite's write lock released"
+  ) &
+  OUTAGE_PID=$!
+fi
+
 peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$GW/status"; }
 log "$MODE: $CONNS connections for ${SECONDS_OF_LOAD}s"
 RESULT=$("$BIN/loadgen" --addr "127.0.0.1:$GW_PORT" --key "$KEY" --connections "$CONNS" --duration "$SECONDS_OF_LOAD")
-[ "$MODE" = postgres ] && wait "$OUTAGE_PID"
+[ -n "${OUTAGE_PID:-}" ] && wait "$OUTAGE_PID"
 RSS_KB=$(peak_rss)
 log "load: $RESULT"
 log "stopping the gateway (SIGTERM) and waiting for it to flush"
@@ -106,9 +122,9 @@ case $MODE in
   sqlite) ROWS=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from request_logs").fetchone()[0])' "$WORK/tollgate.db") ;;
   postgres) ROWS=$(psql -h 127.0.0.1 -U postgres -d "$DB_NAME" -tAc "select count(*) from request_logs") ;;
 esac
-SPOOLED=$(grep -c 'spooling it' "$WORK/gateway.log" || true)
+SPOOLED=$(grep -c 'usage spool replayed' "$WORK/gateway.log" || true)
 DROPPED=$(grep -c 'usage rows dropped\|usage row dropped' "$WORK/gateway.log" || true)
-log "completed calls: $COMPLETED; rows logged: $ROWS; batches spooled: $SPOOLED; drop reports: $DROPPED; peak RSS: $((RSS_KB / 1024)) MiB"
+log "completed calls: $COMPLETED; rows logged: $ROWS; spool replays completed: $SPOOLED; drop reports: $DROPPED; peak RSS: $((RSS_KB / 1024)) MiB"
 [ "$MODE" = postgres ] && psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE $DB_NAME" >/dev/null || true
 [ "$COMPLETED" = "$ROWS" ] || die "rows ($ROWS) != completed calls ($COMPLETED); logs in $WORK"
 log "PASS: every completed call has its row"

@@ -116,7 +116,13 @@ fn config_error(problems: &config::Problems) -> ExitCode {
 }
 
 fn init_tracing(serving: bool) {
-    let default = if serving { "info,sqlx=warn" } else { "warn" };
+    // sqlx logs a slow statement at warn with its whole text (multi-row INSERTs):
+    // the writer reports slow or failed writes itself.
+    let default = if serving {
+        "info,sqlx=error"
+    } else {
+        "warn,sqlx=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

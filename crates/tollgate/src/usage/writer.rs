@@ -1,47 +1,77 @@
 //! The batching writer: drains the usage queue into the store, many rows per
-//! transaction. While the database fails, is slower than the traffic (the queue backs
-//! up) or a write takes too long, batches go to the append-only [`Spool`] instead, and
-//! are replayed from it (idempotent by request id) once the database keeps up again.
-//! On shutdown it writes everything still queued before it returns; what the database
-//! cannot take then stays in the spool for the next start.
+//! transaction, without ever letting a slow or stuck database stop the draining.
+//!
+//! One write is in flight at a time, on its own task. While it runs, new batches wait
+//! in memory (at most [`WAITING_MAX`] rows) and join the next write; when the write is
+//! slower than [`SLOW_WRITE`], has failed, or the database is resting after a failure,
+//! batches go to the append-only [`Spool`] instead, and are replayed from it
+//! (idempotent by request id) once the database keeps up again. The queue is therefore
+//! always drained within a flush interval, so it never overflows on a slow database.
+//! On shutdown everything still queued is written (or spooled, when the database does
+//! not take it: the next start replays it).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::queue::UsageCounters;
 use super::spool::Spool;
 use super::UsageRow;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
-/// Rows per transaction at most.
+/// Rows per batch taken from the queue at most.
 pub const BATCH_MAX: usize = 256;
 
 /// How long the first row of a batch waits for company before the batch is written:
 /// fewer, larger transactions under load; rows visible within this delay when idle.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-/// A write slower than this counts as a failure: the batch goes to the spool (the
-/// write may still land; replaying it is harmless).
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A write in flight longer than this counts as slow: new batches go to the spool
+/// instead of waiting for it (the write itself is let finish).
+pub const SLOW_WRITE: Duration = Duration::from_secs(1);
 
-/// After a failure, batches go straight to the spool this long before the database is
-/// tried again.
+/// After a failed write, batches go straight to the spool this long before the
+/// database is tried again.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
-/// Queue depth past which batches are spooled rather than written, so a slow database
-/// never fills the queue (whose overflow would be dropped).
-pub const HIGH_WATER: usize = super::queue::QUEUE_CAPACITY / 2;
+/// Rows that may wait in memory for the write in flight; more go to the spool.
+pub const WAITING_MAX: usize = 8 * BATCH_MAX;
+
+/// Rows per replay write.
+pub const REPLAY_CHUNK: usize = 4 * BATCH_MAX;
+
+type Write = JoinHandle<(Vec<UsageRow>, Result<(), StoreError>)>;
+
+/// What the write in flight is.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    /// New rows from the queue.
+    Rows,
+    /// Spooled rows, up to this offset of the spool.
+    Replay { end: u64 },
+}
+
+/// The write in flight.
+struct InFlight {
+    write: Write,
+    started: Instant,
+    job: Job,
+}
 
 /// The writer's state.
 struct Writer {
     store: Store,
     spool: Spool,
     counters: Arc<UsageCounters>,
+    /// The write in flight.
+    in_flight: Option<InFlight>,
+    /// Rows for the next write.
+    waiting: Vec<UsageRow>,
     /// The database is not tried before this time.
     resting_until: Option<Instant>,
 }
@@ -58,52 +88,73 @@ pub async fn run(
         store,
         spool,
         counters,
+        in_flight: None,
+        waiting: Vec::new(),
         resting_until: None,
     };
     if writer.spool.has_pending() {
         tracing::warn!(spool = %writer.spool.path().display(), bytes = writer.spool.pending_bytes(), "usage rows wait in the spool from an earlier run; replaying them");
     }
     let mut batch: Vec<UsageRow> = Vec::with_capacity(BATCH_MAX);
+    let mut deadline: Option<Instant> = None;
     loop {
-        let replay_due = writer.spool.has_pending();
-        let open = tokio::select! {
+        let idle_tick = Instant::now() + FLUSH_EVERY;
+        let room = BATCH_MAX - batch.len();
+        tokio::select! {
             biased;
-            n = rx.recv_many(&mut batch, BATCH_MAX) => n > 0,
-            _ = stop.cancelled() => false,
-            _ = tokio::time::sleep(FLUSH_EVERY), if replay_due => true,
-        };
-        if open && !batch.is_empty() {
-            let deadline = Instant::now() + FLUSH_EVERY;
-            while batch.len() < BATCH_MAX {
-                let room = BATCH_MAX - batch.len();
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => break,
-                    n = rx.recv_many(&mut batch, room) => if n == 0 { break },
-                    _ = tokio::time::sleep_until(deadline) => break,
+            _ = stop.cancelled() => break,
+            done = finished(&mut writer.in_flight) => writer.write_done(done),
+            n = rx.recv_many(&mut batch, room), if room > 0 => {
+                if n == 0 {
+                    break; // every sender is gone
                 }
+                deadline.get_or_insert(Instant::now() + FLUSH_EVERY);
             }
+            _ = tokio::time::sleep_until(deadline.unwrap_or(idle_tick)) => {}
         }
-        if !batch.is_empty() {
-            let backing_up = rx.len() > HIGH_WATER;
-            writer.write_or_spool(&mut batch, backing_up).await;
+        let due = deadline.is_some_and(|d| Instant::now() >= d);
+        if batch.len() >= BATCH_MAX || (due && !batch.is_empty()) {
+            writer.take(&mut batch);
+            deadline = None;
         }
-        if writer.spool.has_pending() && rx.len() < BATCH_MAX {
-            writer.replay_chunk().await;
+        writer.start_write();
+        if rx.len() < BATCH_MAX {
+            writer.start_replay();
         }
-        if !open || stop.is_cancelled() {
-            // Shutting down (or every sender gone): take what is still queued, then
-            // empty the spool while the database takes it.
-            rx.close();
-            while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
-                writer.write_or_spool(&mut batch, false).await;
-            }
-            while writer.spool.has_pending() && writer.replay_chunk().await {}
-            if writer.spool.has_pending() {
-                tracing::warn!(spool = %writer.spool.path().display(), bytes = writer.spool.pending_bytes(), "usage rows stay in the spool until the next start (the database did not take them)");
-            }
-            return;
+    }
+    // Shutting down (or every sender gone): take what is still queued, then write it
+    // and empty the spool while the database takes it.
+    rx.close();
+    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {}
+    writer.take(&mut batch);
+    writer.settle_in_flight().await;
+    writer.resting_until = None;
+    writer.start_write();
+    writer.settle_in_flight().await;
+    while writer.spool.has_pending() && !writer.resting() {
+        writer.start_replay();
+        if writer.in_flight.is_none() {
+            break;
         }
+        writer.settle_in_flight().await;
+    }
+    if writer.spool.has_pending() {
+        tracing::warn!(spool = %writer.spool.path().display(), bytes = writer.spool.pending_bytes(), "usage rows stay in the spool until the next start (the database did not take them)");
+    }
+}
+
+/// What a finished write answers: its job, and its rows and result (or how the task
+/// failed).
+type Done = (
+    Job,
+    Result<(Vec<UsageRow>, Result<(), StoreError>), tokio::task::JoinError>,
+);
+
+/// Waits for the write in flight; never resolves when there is none.
+async fn finished(in_flight: &mut Option<InFlight>) -> Done {
+    match in_flight {
+        Some(f) => (f.job, (&mut f.write).await),
+        None => std::future::pending().await,
     }
 }
 
@@ -112,60 +163,134 @@ impl Writer {
         self.resting_until.is_some_and(|t| Instant::now() < t)
     }
 
-    /// Writes a batch to the database, or to the spool when the database is resting,
-    /// failing, slow, or `backing_up`; clears the batch.
-    async fn write_or_spool(&mut self, batch: &mut Vec<UsageRow>, backing_up: bool) {
-        if !self.resting() && !backing_up && !self.spool.has_pending() {
-            match tokio::time::timeout(WRITE_TIMEOUT, self.store.insert_usage(batch)).await {
-                Ok(Ok(())) => {
-                    batch.clear();
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, rows = batch.len(), "usage batch write failed; spooling it")
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        rows = batch.len(),
-                        "usage batch write timed out; spooling it"
-                    )
-                }
-            }
-            self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-        }
-        self.spool_batch(batch);
+    /// True when the database should not be given more rows now: resting after a
+    /// failure, a write slower than [`SLOW_WRITE`], or older rows still in the spool.
+    fn avoid_database(&self) -> bool {
+        self.resting()
+            || self.spool.has_pending()
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.started.elapsed() > SLOW_WRITE)
     }
 
-    fn spool_batch(&mut self, batch: &mut Vec<UsageRow>) {
-        match self.spool.append(batch) {
+    /// Takes a batch: into the next write, or into the spool.
+    fn take(&mut self, batch: &mut Vec<UsageRow>) {
+        if batch.is_empty() {
+            return;
+        }
+        if self.avoid_database() || self.waiting.len() + batch.len() > WAITING_MAX {
+            self.spool_rows(batch);
+        } else {
+            self.waiting.append(batch);
+        }
+    }
+
+    /// Starts a write of the waiting rows, when none is in flight.
+    fn start_write(&mut self) {
+        if self.in_flight.is_some() || self.waiting.is_empty() {
+            return;
+        }
+        if self.avoid_database() {
+            let mut rows = std::mem::take(&mut self.waiting);
+            self.spool_rows(&mut rows);
+            return;
+        }
+        let rows = std::mem::take(&mut self.waiting);
+        self.spawn_write(rows, Job::Rows);
+    }
+
+    fn spawn_write(&mut self, rows: Vec<UsageRow>, job: Job) {
+        let store = self.store.clone();
+        let write = tokio::spawn(async move {
+            let result = store.insert_usage(&rows).await;
+            (rows, result)
+        });
+        self.in_flight = Some(InFlight {
+            write,
+            started: Instant::now(),
+            job,
+        });
+    }
+
+    /// Waits for the write in flight, if any, and takes its outcome.
+    async fn settle_in_flight(&mut self) {
+        if self.in_flight.is_some() {
+            let done = finished(&mut self.in_flight).await;
+            self.write_done(done);
+        }
+    }
+
+    /// A write ended: new rows that failed go to the spool; a failed replay leaves
+    /// its rows in the spool; either way the database rests.
+    fn write_done(&mut self, (job, done): Done) {
+        self.in_flight = None;
+        match (job, done) {
+            (Job::Rows, Ok((_, Ok(())))) => {}
+            (Job::Replay { end }, Ok((rows, Ok(())))) => {
+                self.counters
+                    .replayed
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                if let Err(e) = self.spool.mark_replayed(end) {
+                    tracing::error!(error = %e, "cannot truncate the usage spool; its rows will be replayed again (harmless)");
+                }
+                if !self.spool.has_pending() {
+                    tracing::info!("usage spool replayed into the database");
+                }
+            }
+            (Job::Rows, Ok((mut rows, Err(e)))) => {
+                tracing::warn!(error = %e, rows = rows.len(), "usage write failed; spooling its rows");
+                self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
+                self.spool_rows(&mut rows);
+            }
+            (Job::Replay { .. }, Ok((rows, Err(e)))) => {
+                tracing::warn!(error = %e, rows = rows.len(), "usage spool replay failed; retrying later");
+                self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
+            }
+            (_, Err(e)) => {
+                // The task panicked or was cancelled: new rows are gone with it
+                // (spooled rows stay in the spool).
+                tracing::error!(error = %e, "a usage write task failed");
+                self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
+            }
+        }
+    }
+
+    fn spool_rows(&mut self, rows: &mut Vec<UsageRow>) {
+        match self.spool.append(rows) {
             Ok(()) => {
                 self.counters
                     .spooled
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
             }
             Err(e) => {
                 let total = self
                     .counters
                     .dropped
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed)
-                    + batch.len() as u64;
-                tracing::error!(error = %e, rows = batch.len(), dropped_total = total, spool = %self.spool.path().display(), "usage rows dropped: the database and the spool both failed");
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed)
+                    + rows.len() as u64;
+                tracing::error!(error = %e, rows = rows.len(), dropped_total = total, spool = %self.spool.path().display(), "usage rows dropped: the database and the spool both failed");
             }
         }
-        batch.clear();
+        rows.clear();
     }
 
-    /// Writes one chunk of the spool to the database; false when it could not.
-    async fn replay_chunk(&mut self) -> bool {
-        if self.resting() {
-            return false;
+    /// Starts writing the next chunk of the spool, when the database is free and not
+    /// resting and no new rows wait.
+    fn start_replay(&mut self) {
+        if self.in_flight.is_some()
+            || !self.waiting.is_empty()
+            || !self.spool.has_pending()
+            || self.resting()
+        {
+            return;
         }
-        let chunk = match self.spool.read_chunk(BATCH_MAX) {
+        let chunk = match self.spool.read_chunk(REPLAY_CHUNK) {
             Ok(chunk) => chunk,
             Err(e) => {
                 tracing::error!(error = %e, spool = %self.spool.path().display(), "cannot read the usage spool");
                 self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                return false;
+                return;
             }
         };
         if chunk.unreadable > 0 {
@@ -180,24 +305,6 @@ impl Writer {
                 "unreadable lines in the usage spool (a torn write); those rows are lost"
             );
         }
-        let written = chunk.rows.is_empty()
-            || matches!(
-                tokio::time::timeout(WRITE_TIMEOUT, self.store.insert_usage(&chunk.rows)).await,
-                Ok(Ok(()))
-            );
-        if !written {
-            self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-            return false;
-        }
-        self.counters
-            .replayed
-            .fetch_add(chunk.rows.len() as u64, Ordering::Relaxed);
-        if let Err(e) = self.spool.mark_replayed(chunk.end) {
-            tracing::error!(error = %e, "cannot truncate the usage spool; its rows will be replayed again (harmless)");
-        }
-        if !self.spool.has_pending() {
-            tracing::info!("usage spool replayed into the database");
-        }
-        true
+        self.spawn_write(chunk.rows, Job::Replay { end: chunk.end });
     }
 }
