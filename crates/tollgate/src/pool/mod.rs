@@ -56,6 +56,9 @@ pub struct UpstreamKey {
     authorization: Option<HeaderValue>,
     api_key: Option<HeaderValue>,
     pub attributes: KeyAttributes,
+    /// The stored row's last change (0 for configured keys): a changed stamp gives the
+    /// key fresh live state when the pool's keys are replaced.
+    stamp: i64,
     state: Mutex<KeyState>,
 }
 
@@ -79,8 +82,15 @@ impl UpstreamKey {
             authorization,
             api_key,
             attributes,
+            stamp: 0,
             state: Mutex::new(KeyState::new(false)),
         }
+    }
+
+    /// The key with the stamp of its stored row (when it last changed).
+    pub fn with_stamp(mut self, stamp: i64) -> Self {
+        self.stamp = stamp;
+        self
     }
 
     /// The `Authorization` header value, if the key has a secret.
@@ -187,7 +197,9 @@ impl KeyPool {
     }
 
     /// Replaces the keys (run-time changes from the store): a key that stays, with the
-    /// same secret and attributes, keeps its live state; `enabled` false disables it.
+    /// same secret, attributes and stamp, keeps its live state (an invalid key stays
+    /// invalid); a key whose stored row changed (enabled again, updated) starts afresh;
+    /// `enabled` false disables it.
     pub fn replace(&self, keys: Vec<(UpstreamKey, bool)>) {
         let current = self.set.load();
         let next: Vec<Arc<UpstreamKey>> = keys
@@ -197,7 +209,10 @@ impl KeyPool {
                     .keys
                     .iter()
                     .find(|k| {
-                        k.id == key.id && k.secret == key.secret && k.attributes == key.attributes
+                        k.id == key.id
+                            && k.secret == key.secret
+                            && k.attributes == key.attributes
+                            && k.stamp == key.stamp
                     })
                     .cloned();
                 let key = kept.unwrap_or_else(|| Arc::new(key));

@@ -99,7 +99,10 @@ fn pool_keys(config: &ProviderConfig, stored: &[StoredUpstreamKey]) -> Vec<(Upst
     let from_store = stored
         .iter()
         .filter(|s| s.provider == config.name)
-        .map(|s| (pool_key(&s.key), s.status == UpstreamKeyStatus::Enabled));
+        .map(|s| {
+            let key = pool_key(&s.key).with_stamp(s.updated_at);
+            (key, s.status == UpstreamKeyStatus::Enabled)
+        });
     let mut keys: Vec<(UpstreamKey, bool)> = configured.chain(from_store).collect();
     if keys.is_empty() {
         // Keyless servers (Ollama, a local vLLM) and the built-in mock.

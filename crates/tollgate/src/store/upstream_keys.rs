@@ -50,6 +50,9 @@ impl UpstreamKeyStatus {
 pub struct StoredUpstreamKey {
     pub provider: String,
     pub status: UpstreamKeyStatus,
+    /// When an operator last changed the row (Unix ms): a pool resets the live state
+    /// (health, counters) of a key whose row changed.
+    pub updated_at: i64,
     /// The key itself, in the same form as a configured one.
     pub key: UpstreamKeyConfig,
 }
@@ -373,6 +376,7 @@ impl Store {
         Ok(opened
             .into_iter()
             .map(|(row, secret)| StoredUpstreamKey {
+                updated_at: row.updated_at,
                 provider: row.provider,
                 status: row.status,
                 key: UpstreamKeyConfig {
@@ -503,8 +507,10 @@ impl Store {
         Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?))
     }
 
-    /// Enables or disables a key. Setting the status it already has changes nothing
-    /// (and does not bump the revision).
+    /// Enables or disables a key. Enabling is also how an operator returns a key to
+    /// rotation after the upstream refused it (401/403 marks it invalid in the pools
+    /// only), so it always stamps the row and bumps the revision; disabling a disabled
+    /// key changes nothing (and does not bump the revision).
     pub async fn set_upstream_key_status(
         &self,
         id: &str,
@@ -514,7 +520,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(BUMP_REVISION).execute(&mut *tx).await?;
             let done = sqlx::query(
-                "UPDATE upstream_keys SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $1",
+                "UPDATE upstream_keys SET status = $1, updated_at = $2 WHERE id = $3 AND (status <> $1 OR $1 = 'enabled')",
             )
             .bind(status.as_str())
             .bind(now_ms())

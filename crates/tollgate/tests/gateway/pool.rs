@@ -218,3 +218,59 @@ async fn keys_added_from_the_cli_join_the_running_pool() {
         "a disabled key is not used"
     );
 }
+
+/// SPEC §5: a key the upstream refused stays out of rotation until an operator
+/// enables it again; `upstream enable` does, on a running gateway, within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_stored_key_returns_when_enabled_again() {
+    let gw = TestGateway::start().await;
+    let added = cli(
+        &gw,
+        &["upstream", "add", "--provider", "local", "--id", "db-bad"],
+        "mock-401\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let state = |gw: &TestGateway| {
+        gw.running().gateway.upstreams[0]
+            .pool
+            .stats()
+            .into_iter()
+            .find(|k| k.id == "db-bad")
+            .map(|k| k.state)
+    };
+    // Calls go on until the stored key was tried and found invalid.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while state(&gw) != Some("invalid") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "db-bad never became invalid: {:?}",
+            state(&gw)
+        );
+        assert_eq!(
+            gw.post("/v1/chat/completions", chat("hi")).await.status(),
+            200
+        );
+    }
+    // It does not come back by itself.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(state(&gw), Some("invalid"));
+    let enabled = cli(&gw, &["upstream", "enable", "db-bad"], "");
+    assert!(
+        enabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enabled.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while state(&gw) != Some("ok") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "db-bad was not re-enabled: {:?}",
+            state(&gw)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
