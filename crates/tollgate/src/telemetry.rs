@@ -53,6 +53,7 @@ pub struct UsageGauges {
     pub queue_depth: usize,
     pub dropped: u64,
     pub spooled: u64,
+    pub replayed: u64,
 }
 
 impl Telemetry {
@@ -140,6 +141,7 @@ impl Telemetry {
             gauge!("tollgate_usage_queue_depth").set(usage.queue_depth as f64);
             counter!("tollgate_usage_dropped_total").absolute(usage.dropped);
             counter!("tollgate_usage_spooled_total").absolute(usage.spooled);
+            counter!("tollgate_usage_replayed_total").absolute(usage.replayed);
             // Present from the first scrape, so rate() works before the first refusal.
             counter!("tollgate_rate_limited_total").increment(0);
             counter!("tollgate_budget_exceeded_total").increment(0);
@@ -209,6 +211,7 @@ mod tests {
                 queue_depth: 3,
                 dropped: 1,
                 spooled: 0,
+                replayed: 0,
             },
         );
         assert!(text.contains("tollgate_requests_total{route=\"/v1/chat/completions\",model=\"m\\\"x\",provider=\"p\",status=\"200\"} 1"), "{text}");

@@ -38,6 +38,7 @@ use sha2::{Digest, Sha256};
 use super::counters::*;
 use super::policy::RateLimits;
 use super::windows::{Periods, MINUTE_BUCKETS};
+use crate::secrets::redact_url;
 
 /// The key prefix used unless another is given.
 pub const DEFAULT_PREFIX: &str = "tollgate:";
@@ -305,14 +306,14 @@ impl RedisCounters {
     /// everything under `prefix`. The connection is re-established on failure.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, CountersError> {
         let client = redis::Client::open(url)
-            .map_err(|e| CountersError(format!("{} is not a Redis URL: {e}", mask_url(url))))?;
+            .map_err(|e| CountersError(format!("{} is not a Redis URL: {e}", redact_url(url))))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(CONNECT_TIMEOUT)
             .set_response_timeout(RESPONSE_TIMEOUT)
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_max_delay(1000);
         let unreachable = |e: redis::RedisError| {
-            CountersError(format!("cannot use Redis at {}: {e}", mask_url(url)))
+            CountersError(format!("cannot use Redis at {}: {e}", redact_url(url)))
         };
         let mut conn = ConnectionManager::new_with_config(client, config)
             .await
@@ -663,44 +664,9 @@ fn safe(id: &str) -> String {
     }
 }
 
-/// `url` with any password (or a lone user-info part) replaced by `****`.
-pub fn mask_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest_start = scheme_end + 3;
-    let rest = &url[rest_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let masked = match userinfo.find(':') {
-        Some(colon) => format!("{}:****", &userinfo[..colon]),
-        None => "****".to_owned(),
-    };
-    format!("{}{}{}", &url[..rest_start], masked, &rest[at..])
-}
-
 #[cfg(test)]
 mod unit {
     use super::*;
-
-    #[test]
-    fn urls_are_shown_without_passwords() {
-        assert_eq!(
-            mask_url("redis://:hunter2@cache:6379/0"),
-            "redis://:****@cache:6379/0"
-        );
-        assert_eq!(
-            mask_url("rediss://app:p@ss@cache.example.com"),
-            "rediss://app:****@cache.example.com"
-        );
-        assert_eq!(mask_url("redis://token@cache/1"), "redis://****@cache/1");
-        assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(mask_url("nonsense"), "nonsense");
-    }
 
     #[test]
     fn ids_become_safe_key_segments() {

@@ -56,7 +56,7 @@ impl Backend {
         let redis = RedisCounters::connect(&url, &prefix)
             .await
             .unwrap_or_else(|e| {
-                let shown = super::redis::mask_url(&url);
+                let shown = crate::secrets::redact_url(&url);
                 panic!(
                     "the Redis tests need a server at {shown} ({e}); start one with \
                      redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
@@ -625,7 +625,7 @@ async fn an_unreachable_redis_is_a_clear_error_without_the_password() {
         .expect_err("nothing listens on port 1");
     let text = e.to_string();
     assert!(!text.contains("hunter2"), "{text}");
-    assert!(text.contains("redis://:****@127.0.0.1:1"), "{text}");
+    assert!(text.contains("redis://:***@127.0.0.1:1"), "{text}");
     assert!(text.contains("storage.redis_url"), "{text}");
 }
 

@@ -18,7 +18,7 @@ pub fn config_check(path: Option<&Path>) -> ExitCode {
             println!("  listen:    {}", config.server.listen);
             println!(
                 "  database:  {}",
-                crate::store::redact_url(&config.storage.database_url)
+                crate::secrets::redact_url(&config.storage.database_url)
             );
             for p in &config.providers {
                 println!(
@@ -56,7 +56,7 @@ pub async fn migrate(storage: &StorageConfig) -> ExitCode {
             store.close().await;
             println!(
                 "database is up to date: {}",
-                crate::store::redact_url(&storage.database_url)
+                crate::secrets::redact_url(&storage.database_url)
             );
             ExitCode::SUCCESS
         }

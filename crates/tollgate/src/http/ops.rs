@@ -95,6 +95,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Respons
         queue_depth: state.usage.depth(),
         dropped: counters.dropped.load(std::sync::atomic::Ordering::Relaxed),
         spooled: counters.spooled.load(std::sync::atomic::Ordering::Relaxed),
+        replayed: counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
     };
     let text = state.telemetry.render(keys, usage);
     (

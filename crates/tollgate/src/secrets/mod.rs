@@ -5,6 +5,7 @@
 mod error;
 pub mod key_file;
 mod text;
+mod url;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub use error::SecretsError;
+pub use url::redact_url;
 
 use crate::config::{Env, Secret};
 use text::KEY_BYTES;

@@ -109,7 +109,7 @@ async fn admin_connection(base: &str) -> PgConnection {
     PgConnection::connect(base).await.unwrap_or_else(|e| {
         panic!(
             "the test PostgreSQL at {} is not reachable ({e}): start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; scripts/test-all.sh does), or set TOLLGATE_TEST_POSTGRES_URL",
-            super::redact_url(base)
+            crate::secrets::redact_url(base)
         )
     })
 }

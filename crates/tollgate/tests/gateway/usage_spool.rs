@@ -77,6 +77,25 @@ async fn rows_wait_in_the_spool_while_the_database_is_locked() {
         counters.dropped.load(std::sync::atomic::Ordering::Relaxed),
         0
     );
+    // What was spooled was replayed, and /metrics says so.
+    let spooled = counters.spooled.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        counters.replayed.load(std::sync::atomic::Ordering::Relaxed),
+        spooled
+    );
+    let metrics = gw
+        .client
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("tollgate_usage_replayed_total {spooled}")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

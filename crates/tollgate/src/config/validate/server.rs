@@ -75,7 +75,7 @@ impl Validator<'_> {
                         "storage.database_url",
                         format!(
                             "{} is not a PostgreSQL URL tollgate can use: {e}",
-                            crate::store::redact_url(&database_url)
+                            crate::secrets::redact_url(&database_url)
                         ),
                         "use postgres://USER:PASSWORD@HOST:PORT/DATABASE (percent-encode special characters in the password)",
                     );
@@ -86,7 +86,7 @@ impl Validator<'_> {
                 "storage.database_url",
                 format!(
                     "{:?} is not a database URL tollgate knows",
-                    crate::store::redact_url(&database_url)
+                    crate::secrets::redact_url(&database_url)
                 ),
                 "use sqlite://tollgate.db (relative), sqlite:///absolute/path.db, or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
             ),
