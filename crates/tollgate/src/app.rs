@@ -201,6 +201,11 @@ pub async fn start(
         gateway.config.storage.log_retention_days,
         background_stop.clone(),
     ));
+    // Histogram samples folded into buckets, so memory stays flat between scrapes.
+    let metrics_upkeep = tokio::spawn(crate::telemetry::run_upkeep(
+        gateway.telemetry.clone(),
+        background_stop.clone(),
+    ));
     // Alert rules, evaluated every alerts.evaluate_every_s.
     let alerts = tokio::spawn(crate::alerts::run(gateway.clone(), background_stop.clone()));
     let router = crate::http::router(gateway.clone());
@@ -212,6 +217,7 @@ pub async fn start(
         let _ = aggregates.await;
         let _ = upstream_sync.await;
         let _ = alerts.await;
+        let _ = metrics_upkeep.await;
         writer_stop.cancel();
         if let Err(e) = writer_task.await {
             tracing::error!(error = %e, "the usage writer failed");

@@ -4,10 +4,12 @@
 //! Each gateway has its own recorder, so several gateways in one process (tests)
 //! never mix their figures. Labels carry upstream key ids, never secrets.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::usage::UsageRow;
@@ -23,8 +25,53 @@ pub struct Telemetry {
     handle: PrometheusHandle,
     /// Cost per model in nano-units (Prometheus counters may be fractional; the
     /// recorder's are integers, so cost is rendered here).
-    cost_nanos: DashMap<String, AtomicI64>,
+    cost_nanos: DashMap<String, Arc<AtomicI64>>,
+    /// The handles of each label set seen, so a call costs no registry lookup.
+    calls: DashMap<CallLabels, CallHandles>,
+    rate_limited: Counter,
+    budget_exceeded: Counter,
+    cache_hits: Counter,
 }
+
+/// How often [`run_upkeep`] folds histogram samples into buckets.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds histogram samples every [`UPKEEP_EVERY`] until `stop`: without it, memory
+/// grows with every call between scrapes.
+pub async fn run_upkeep(telemetry: Arc<Telemetry>, stop: tokio_util::sync::CancellationToken) {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = every.tick() => telemetry.upkeep(),
+        }
+    }
+}
+
+/// Label sets kept before unserved model names are counted as `other`.
+const MAX_CALL_LABEL_SETS: usize = 4096;
+
+/// What a call's series are told apart by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CallLabels {
+    route: Cow<'static, str>,
+    model: Arc<str>,
+    provider: Option<Arc<str>>,
+    status: u16,
+}
+
+/// The registered series one label set updates.
+struct CallHandleSet {
+    requests: Counter,
+    duration: Histogram,
+    upstream_duration: Option<Histogram>,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    cost_nanos: Arc<AtomicI64>,
+}
+
+type CallHandles = Arc<CallHandleSet>;
 
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,57 +113,122 @@ impl Telemetry {
             Err(_) => PrometheusBuilder::new().build_recorder(),
         };
         let handle = recorder.handle();
+        // Registered now, so they are present from the first scrape and rate() works
+        // before the first refusal.
+        let (rate_limited, budget_exceeded, cache_hits) =
+            metrics::with_local_recorder(&recorder, || {
+                (
+                    counter!("tollgate_rate_limited_total"),
+                    counter!("tollgate_budget_exceeded_total"),
+                    counter!("tollgate_cache_hits_total"),
+                )
+            });
         Telemetry {
             recorder,
             handle,
             cost_nanos: DashMap::new(),
+            calls: DashMap::new(),
+            rate_limited,
+            budget_exceeded,
+            cache_hits,
         }
     }
 
-    /// Records one finished call.
+    /// Records one finished call: one map lookup for the call's handles (registered
+    /// with the recorder the first time its labels are seen), then atomic updates.
     pub fn record_call(&self, row: &UsageRow) {
-        let model = row
-            .model_served
-            .as_deref()
-            .or(row.model_requested.as_deref())
-            .unwrap_or("none")
-            .to_owned();
-        let provider = row.provider.as_deref().unwrap_or("none").to_owned();
-        let route = row.endpoint.to_string();
-        metrics::with_local_recorder(&self.recorder, || {
-            counter!("tollgate_requests_total",
-                "route" => route.clone(), "model" => model.clone(),
-                "provider" => provider.clone(), "status" => row.status.to_string())
-            .increment(1);
-            histogram!("tollgate_request_duration_seconds", "route" => route)
-                .record(row.latency_ms as f64 / 1000.0);
-            if let Some(ttfb) = row.ttfb_ms {
-                histogram!("tollgate_upstream_duration_seconds", "provider" => provider)
-                    .record(ttfb as f64 / 1000.0);
+        let labels = self.labels_of(row);
+        let handles = match self.calls.get(&labels) {
+            Some(found) => found.clone(),
+            None => {
+                let made = self.register(&labels);
+                self.calls.entry(labels).or_insert(made).clone()
             }
-            if row.prompt_tokens > 0 {
-                counter!("tollgate_tokens_total", "model" => model.clone(), "kind" => "prompt")
-                    .increment(row.prompt_tokens);
-            }
-            if row.completion_tokens > 0 {
-                counter!("tollgate_tokens_total", "model" => model.clone(), "kind" => "completion")
-                    .increment(row.completion_tokens);
-            }
-            match row.error_type.as_deref() {
-                Some("rate_limited") => counter!("tollgate_rate_limited_total").increment(1),
-                Some("budget_exceeded") => counter!("tollgate_budget_exceeded_total").increment(1),
-                _ => {}
-            }
-            if row.cache_hit {
-                counter!("tollgate_cache_hits_total").increment(1);
-            }
-        });
+        };
+        handles.requests.increment(1);
+        handles.duration.record(row.latency_ms as f64 / 1000.0);
+        if let (Some(ttfb), Some(upstream)) = (row.ttfb_ms, &handles.upstream_duration) {
+            upstream.record(ttfb as f64 / 1000.0);
+        }
+        if row.prompt_tokens > 0 {
+            handles.prompt_tokens.increment(row.prompt_tokens);
+        }
+        if row.completion_tokens > 0 {
+            handles.completion_tokens.increment(row.completion_tokens);
+        }
         if row.cost_nanos != 0 {
-            self.cost_nanos
-                .entry(model)
-                .or_default()
+            handles
+                .cost_nanos
                 .fetch_add(row.cost_nanos, Ordering::Relaxed);
         }
+        match row.error_type.as_deref() {
+            Some("rate_limited") => self.rate_limited.increment(1),
+            Some("budget_exceeded") => self.budget_exceeded.increment(1),
+            _ => {}
+        }
+        if row.cache_hit {
+            self.cache_hits.increment(1);
+        }
+    }
+
+    /// The labels a call is counted under. A model nothing served is labelled as the
+    /// client named it only while the label sets are few: client-chosen names must
+    /// not grow the registry without bound.
+    fn labels_of(&self, row: &UsageRow) -> CallLabels {
+        let model = match (&row.model_served, &row.model_requested) {
+            (Some(served), _) => served.clone(),
+            (None, Some(asked)) if self.calls.len() < MAX_CALL_LABEL_SETS => asked.clone(),
+            (None, Some(_)) => Arc::from("other"),
+            (None, None) => Arc::from("none"),
+        };
+        CallLabels {
+            route: row.endpoint.clone(),
+            model,
+            provider: row.provider.clone(),
+            status: row.status,
+        }
+    }
+
+    /// Registers the series of one label set.
+    fn register(&self, labels: &CallLabels) -> CallHandles {
+        let route = labels.route.to_string();
+        let model = labels.model.to_string();
+        let provider = labels.provider.as_deref().map(str::to_owned);
+        let (requests, duration, upstream_duration, prompt_tokens, completion_tokens) =
+            metrics::with_local_recorder(&self.recorder, || {
+                (
+                    counter!("tollgate_requests_total",
+                        "route" => route.clone(), "model" => model.clone(),
+                        "provider" => provider.clone().unwrap_or_else(|| "none".to_owned()),
+                        "status" => labels.status.to_string()),
+                    histogram!("tollgate_request_duration_seconds", "route" => route),
+                    // Only a call that reached a provider has an upstream duration.
+                    provider
+                        .map(|p| histogram!("tollgate_upstream_duration_seconds", "provider" => p)),
+                    counter!("tollgate_tokens_total", "model" => model.clone(), "kind" => "prompt"),
+                    counter!("tollgate_tokens_total", "model" => model.clone(), "kind" => "completion"),
+                )
+            });
+        let cost_nanos = self
+            .cost_nanos
+            .entry(model)
+            .or_insert_with(|| Arc::new(AtomicI64::new(0)))
+            .clone();
+        Arc::new(CallHandleSet {
+            requests,
+            duration,
+            upstream_duration,
+            prompt_tokens,
+            completion_tokens,
+            cost_nanos,
+        })
+    }
+
+    /// Folds the histogram samples recorded since the last fold into their buckets.
+    /// The recorder keeps every raw sample until then, so this runs every
+    /// [`UPKEEP_EVERY`] whether or not anyone scrapes (see [`run_upkeep`]).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 
     /// The Prometheus text, with the scrape-time gauges set from `keys` and `usage`.
@@ -142,10 +254,6 @@ impl Telemetry {
             counter!("tollgate_usage_dropped_total").absolute(usage.dropped);
             counter!("tollgate_usage_spooled_total").absolute(usage.spooled);
             counter!("tollgate_usage_replayed_total").absolute(usage.replayed);
-            // Present from the first scrape, so rate() works before the first refusal.
-            counter!("tollgate_rate_limited_total").increment(0);
-            counter!("tollgate_budget_exceeded_total").increment(0);
-            counter!("tollgate_cache_hits_total").increment(0);
         });
         let mut text = self.handle.render();
         text.push_str("# TYPE tollgate_cost_total counter\n");
@@ -236,5 +344,60 @@ mod tests {
         );
         assert!(text.contains("tollgate_usage_dropped_total 1"), "{text}");
         assert!(text.contains("tollgate_request_duration_seconds_bucket{route=\"/v1/chat/completions\",le=\"0.05\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn client_chosen_model_names_cannot_grow_the_registry_without_bound() {
+        let t = Telemetry::new();
+        let unknown = |n: usize| UsageRow {
+            endpoint: Cow::Borrowed("/v1/chat/completions"),
+            model_requested: Some(format!("no-such-model-{n}").into()),
+            status: 404,
+            ..UsageRow::default()
+        };
+        for n in 0..MAX_CALL_LABEL_SETS + 50 {
+            t.record_call(&unknown(n));
+        }
+        assert_eq!(t.calls.len(), MAX_CALL_LABEL_SETS + 1);
+        let text = t.render([], UsageGauges::default());
+        assert!(
+            text.contains("model=\"no-such-model-0\""),
+            "early names are kept"
+        );
+        assert!(
+            text.contains("tollgate_requests_total{route=\"/v1/chat/completions\",model=\"other\",provider=\"none\",status=\"404\"} 50"),
+            "later ones are counted as other"
+        );
+        // A served model is always its own label.
+        t.record_call(&UsageRow {
+            model_served: Some("served".into()),
+            provider: Some("p".into()),
+            status: 200,
+            ..unknown(0)
+        });
+        assert!(t
+            .render([], UsageGauges::default())
+            .contains("model=\"served\""));
+    }
+
+    #[test]
+    fn upkeep_keeps_every_sample() {
+        let t = Telemetry::new();
+        let row = UsageRow {
+            endpoint: Cow::Borrowed("/v1/embeddings"),
+            status: 200,
+            latency_ms: 3,
+            ..UsageRow::default()
+        };
+        for _ in 0..1000 {
+            t.record_call(&row);
+        }
+        t.upkeep();
+        t.record_call(&row);
+        let text = t.render([], UsageGauges::default());
+        assert!(
+            text.contains("tollgate_request_duration_seconds_count{route=\"/v1/embeddings\"} 1001"),
+            "{text}"
+        );
     }
 }

@@ -45,14 +45,16 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Admits only requests that present an active client key. A CORS preflight
-/// (`OPTIONS`, which browsers send without credentials) passes on to [`cors`].
+/// Admits only requests that present an active client key, then applies [`cors`]
+/// (one layer calling both: each layer costs the request path a boxed future). A CORS
+/// preflight (`OPTIONS`, which browsers send without credentials) goes straight to
+/// [`cors`].
 pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() == http::Method::OPTIONS {
-        return next.run(request).await;
+        return cors(request, next).await;
     }
     match admit_caller(&state, request) {
-        Ok(request) => next.run(request).await,
+        Ok(request) => cors(request, next).await,
         Err(e) => ApiError::Auth(e).into_response(),
     }
 }
@@ -64,10 +66,10 @@ pub async fn authenticate_anthropic(
     next: Next,
 ) -> Response {
     if request.method() == http::Method::OPTIONS {
-        return next.run(request).await;
+        return cors(request, next).await;
     }
     match admit_caller(&state, request) {
-        Ok(request) => next.run(request).await,
+        Ok(request) => cors(request, next).await,
         Err(e) => ApiError::Auth(e).into_anthropic_response(),
     }
 }
@@ -82,7 +84,7 @@ fn admit_caller(state: &AppState, mut request: Request) -> Result<Request, AuthE
     Ok(request)
 }
 
-/// Browser access per key (SPEC §4): answers CORS preflights, and lets a browser read
+/// Browser access per key (SPEC §4), run by the authentication layers: answers CORS preflights, and lets a browser read
 /// an answer only when the caller's key lists the page's origin. Whether such a call
 /// is admitted at all is the key's policy (an unlisted origin is refused with 403).
 pub async fn cors(request: Request, next: Next) -> Response {

@@ -110,16 +110,13 @@ pub fn router(state: AppState) -> Router {
             client_api = client_api.route(route.path, handler);
         }
     }
-    // Inner to outer: CORS (needs the caller), then authentication.
-    let client_api = client_api
-        .route_layer(from_fn(layers::cors))
-        .route_layer(from_fn_with_state(state.clone(), layers::authenticate));
-    let anthropic_api = anthropic_api
-        .route_layer(from_fn(layers::cors))
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            layers::authenticate_anthropic,
-        ));
+    // Authentication, then CORS (which needs the caller), in one layer.
+    let client_api =
+        client_api.route_layer(from_fn_with_state(state.clone(), layers::authenticate));
+    let anthropic_api = anthropic_api.route_layer(from_fn_with_state(
+        state.clone(),
+        layers::authenticate_anthropic,
+    ));
     Router::new()
         .merge(client_api)
         .merge(anthropic_api)

@@ -5,9 +5,12 @@ use std::sync::LazyLock;
 use super::{with_pool, Backend, Store, StoreError};
 use crate::usage::UsageRow;
 
-/// Rows per multi-row INSERT. Every statement has this many rows (or one), so each
-/// is prepared once and then served from sqlx's statement cache.
-const ROWS_PER_STATEMENT: usize = 32;
+/// Rows per multi-row INSERT, largest first: a batch is cut into as many statements of
+/// the first size as fit, then at most one of each smaller size, so any batch takes few
+/// statements (each a round trip to the database) and each statement text is prepared
+/// once and then served from sqlx's statement cache. 256 rows × 22 columns stays under
+/// SQLite's and PostgreSQL's parameter limits.
+const STATEMENT_ROWS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 /// The columns an insert writes, in bind order.
 const INSERT_COLUMNS: [&str; 22] = [
@@ -35,13 +38,30 @@ const INSERT_COLUMNS: [&str; 22] = [
     "user_agent",
 ];
 
-/// The INSERT of a full block of rows, and of one row, per backend.
-static INSERT_BLOCK_SQLITE: LazyLock<String> =
-    LazyLock::new(|| insert_sql(ROWS_PER_STATEMENT, Backend::Sqlite));
-static INSERT_ONE_SQLITE: LazyLock<String> = LazyLock::new(|| insert_sql(1, Backend::Sqlite));
-static INSERT_BLOCK_PG: LazyLock<String> =
-    LazyLock::new(|| insert_sql(ROWS_PER_STATEMENT, Backend::Postgres));
-static INSERT_ONE_PG: LazyLock<String> = LazyLock::new(|| insert_sql(1, Backend::Postgres));
+/// The INSERT of each size in [`STATEMENT_ROWS`], per backend.
+static INSERTS_SQLITE: LazyLock<Vec<String>> = LazyLock::new(|| inserts(Backend::Sqlite));
+static INSERTS_PG: LazyLock<Vec<String>> = LazyLock::new(|| inserts(Backend::Postgres));
+
+fn inserts(backend: Backend) -> Vec<String> {
+    STATEMENT_ROWS
+        .iter()
+        .map(|&rows| insert_sql(rows, backend))
+        .collect()
+}
+
+/// Cuts `rows` rows into statement sizes from [`STATEMENT_ROWS`]: (index of the
+/// size, start row) for each statement.
+fn statement_plan(rows: usize) -> Vec<(usize, usize)> {
+    let mut plan = Vec::new();
+    let mut start = 0;
+    for (index, &size) in STATEMENT_ROWS.iter().enumerate() {
+        while rows - start >= size {
+            plan.push((index, start));
+            start += size;
+        }
+    }
+    plan
+}
 
 /// `INSERT … VALUES (…), (…) … ON CONFLICT (request_id) DO NOTHING` for `rows` rows.
 /// The one statement in the store whose text differs by backend: with hundreds of
@@ -71,22 +91,16 @@ impl Store {
     /// Writes a batch of usage rows in one transaction, many rows per statement; a
     /// row whose request id is already stored is skipped, so a batch can be retried.
     pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
-        let blocks = rows.chunks_exact(ROWS_PER_STATEMENT);
-        let singles = blocks.remainder().chunks(1);
-        let statements = blocks.chain(singles);
-        let (block, one) = match self.backend() {
-            Backend::Sqlite => (&*INSERT_BLOCK_SQLITE, &*INSERT_ONE_SQLITE),
-            Backend::Postgres => (&*INSERT_BLOCK_PG, &*INSERT_ONE_PG),
+        let texts = match self.backend() {
+            Backend::Sqlite => &*INSERTS_SQLITE,
+            Backend::Postgres => &*INSERTS_PG,
         };
+        let plan = statement_plan(rows.len());
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in statements {
-                let sql = if chunk.len() == ROWS_PER_STATEMENT {
-                    block.as_str()
-                } else {
-                    one.as_str()
-                };
-                let mut query = sqlx::query(sql);
+            for &(size, start) in &plan {
+                let chunk = &rows[start..start + STATEMENT_ROWS[size]];
+                let mut query = sqlx::query(&texts[size]);
                 for r in chunk {
                     // In INSERT_COLUMNS order.
                     query = query
@@ -218,6 +232,25 @@ mod tests {
         totals_split_at_the_day_and_skip_refused_calls,
     );
 
+    #[test]
+    fn a_batch_is_cut_into_few_statements_covering_every_row() {
+        for rows in [0, 1, 31, 255, 256, 257, 299, 2048, 2049] {
+            let plan = statement_plan(rows);
+            let mut next = 0;
+            for &(size, start) in &plan {
+                assert_eq!(start, next, "statements follow each other for {rows} rows");
+                next += STATEMENT_ROWS[size];
+            }
+            assert_eq!(next, rows, "every row is written once for {rows} rows");
+            assert!(
+                plan.len() <= rows / 256 + 8,
+                "{rows} rows took {} statements",
+                plan.len()
+            );
+        }
+        assert_eq!(statement_plan(299).len(), 5);
+    }
+
     /// A row `n` ms after `base`, with an id that sorts by time as real ids do.
     fn row(base: i64, n: i64) -> UsageRow {
         let at = base + n;
@@ -240,16 +273,16 @@ mod tests {
 
     async fn batches_are_written_whole_and_retries_skip_stored_rows(store: Store) {
         let base = 1_700_000_000_000;
-        // Two full blocks and a remainder of single-row statements.
-        let rows: Vec<UsageRow> = (0..70).map(|n| row(base, n)).collect();
+        // A 256-row statement and a remainder of smaller ones (256 + 32 + 8 + 2 + 1).
+        let rows: Vec<UsageRow> = (0..299).map(|n| row(base, n)).collect();
         store.insert_usage(&rows).await.expect("insert");
         // A retried batch that overlaps: stored rows are skipped, new ones written.
-        let retry: Vec<UsageRow> = (60..75).map(|n| row(base, n)).collect();
+        let retry: Vec<UsageRow> = (290..304).map(|n| row(base, n)).collect();
         store.insert_usage(&retry).await.expect("retry");
         store.insert_usage(&[]).await.expect("empty batch");
         let stored = store.list_usage(1000).await.expect("list");
-        assert_eq!(stored.len(), 75);
-        assert_eq!(&*stored[0].request_id, &*row(base, 74).request_id);
+        assert_eq!(stored.len(), 304);
+        assert_eq!(&*stored[0].request_id, &*row(base, 303).request_id);
         assert!(stored.windows(2).all(|w| w[0].request_id > w[1].request_id));
         assert_eq!(store.list_usage(3).await.expect("list").len(), 3);
     }
