@@ -12,7 +12,7 @@ use wire::anthropic::{
     MessagesToChatStream,
 };
 
-use super::client::HttpClient;
+use super::origin::OriginClient;
 use super::{
     transport, Call, Endpoint, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply,
 };
@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Calls `uri` (the provider's `/v1/messages`) for an OpenAI chat call.
 pub async fn call(
-    client: &HttpClient,
+    client: &OriginClient,
     uri: &http::Uri,
     key: &UpstreamKey,
     call: &Call<'_>,

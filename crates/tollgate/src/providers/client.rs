@@ -1,4 +1,5 @@
-//! The pooled HTTP(S) client each provider owns: keep-alive, no Nagle, connect timeout.
+//! A pooled HTTP(S) client for any URL (alert webhooks, `tollgate stats`): keep-alive,
+//! no Nagle, connect timeout. Providers use [`super::origin`] instead.
 
 use std::time::Duration;
 

@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod client;
 pub mod error;
 pub mod openai;
+pub mod origin;
 mod reply;
 mod transport;
 
@@ -57,7 +58,7 @@ pub struct Upstream {
     pub kind: ProviderKind,
     adapter: Adapter,
     pub pool: KeyPool,
-    client: client::HttpClient,
+    client: origin::OriginClient,
     /// The provider's configuration, to rebuild its key list when stored keys change.
     config: ProviderConfig,
 }
@@ -75,6 +76,16 @@ enum Adapter {
 }
 
 impl Adapter {
+    /// One of the URIs this adapter calls: they share the provider's origin.
+    fn any_uri(&self) -> &http::Uri {
+        match self {
+            Adapter::OpenAi {
+                chat_completions, ..
+            } => chat_completions,
+            Adapter::Anthropic { messages } => messages,
+        }
+    }
+
     fn new(kind: ProviderKind, base_url: &str) -> Result<Self, http::uri::InvalidUri> {
         let uri = |path: &str| format!("{base_url}{path}").parse::<http::Uri>();
         Ok(match kind {
@@ -150,8 +161,9 @@ impl Upstream {
         base_url: String,
         timeouts: Timeouts,
         stored: &[StoredUpstreamKey],
-    ) -> Result<Upstream, http::uri::InvalidUri> {
-        let adapter = Adapter::new(config.kind, &base_url)?;
+    ) -> Result<Upstream, String> {
+        let adapter = Adapter::new(config.kind, &base_url).map_err(|e| e.to_string())?;
+        let client = origin::OriginClient::new(adapter.any_uri(), timeouts.connect)?;
         let keys = pool_keys(config, stored)
             .into_iter()
             .map(|(key, _)| key)
@@ -162,7 +174,7 @@ impl Upstream {
             kind: config.kind,
             adapter,
             pool,
-            client: client::build(timeouts.connect),
+            client,
             config: config.clone(),
         };
         upstream.apply_stored(stored);

@@ -6,14 +6,14 @@ use std::time::Duration;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use wire::openai::{read_usage, ErrorEnvelope};
 
-use super::client::HttpClient;
+use super::origin::OriginClient;
 use super::{transport, Call, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply};
 use crate::pool::UpstreamKey;
 
 /// Calls an OpenAI-compatible endpoint: the body goes as it is, and the answer comes
 /// back as it is (a non-stream answer is read whole and checked to be JSON).
 pub async fn call(
-    client: &HttpClient,
+    client: &OriginClient,
     uri: &http::Uri,
     key: &UpstreamKey,
     call: &Call<'_>,

@@ -6,10 +6,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use wire::openai::Usage;
 
 use super::anthropic::Egress;
+use super::origin::ResponseBody;
 use super::Endpoint;
 use crate::pool::Headroom;
 use crate::sse_body::TranslatedSse;
@@ -59,9 +59,9 @@ impl UpstreamReply {
 /// A live upstream stream in OpenAI's SSE format.
 pub enum UpstreamBody {
     /// Relayed as the upstream sends it.
-    Plain(Incoming),
+    Plain(ResponseBody),
     /// Anthropic events translated to OpenAI chunks as they arrive.
-    Anthropic(Box<TranslatedSse<Incoming, Egress>>),
+    Anthropic(Box<TranslatedSse<ResponseBody, Egress>>),
 }
 
 impl Body for UpstreamBody {

@@ -6,10 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use wire::openai::ErrorEnvelope;
 
-use super::client::HttpClient;
+use super::origin::{OriginClient, OriginError, ResponseBody};
 use super::{UpstreamError, UpstreamErrorKind};
 use crate::pool::{Headroom, UpstreamKey};
 
@@ -20,11 +19,11 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Sends a request; answers with the response head, whatever its status.
 pub async fn send(
-    client: &HttpClient,
+    client: &OriginClient,
     request: http::request::Builder,
     body: Bytes,
     first_byte_timeout: Duration,
-) -> Result<http::Response<Incoming>, UpstreamError> {
+) -> Result<http::Response<ResponseBody>, UpstreamError> {
     let request = request.body(Full::new(body)).map_err(|e| {
         UpstreamError::new(
             UpstreamErrorKind::Connect,
@@ -40,7 +39,14 @@ pub async fn send(
             ))
         }
         Ok(Err(e)) => {
-            let message = format!("cannot reach the upstream: {}", error_chain(&e));
+            let message = match &e {
+                OriginError::Connect(cause) => {
+                    format!("cannot reach the upstream: {}", error_chain(cause.as_ref()))
+                }
+                OriginError::Http(cause) => {
+                    format!("cannot reach the upstream: {}", error_chain(cause))
+                }
+            };
             Err(UpstreamError::new(UpstreamErrorKind::Connect, message))
         }
         Ok(Ok(response)) => Ok(response),
@@ -48,7 +54,7 @@ pub async fn send(
 }
 
 /// Reads a whole answer body, bounded in size and time.
-pub async fn read_whole(body: Incoming, timeout: Duration) -> Result<Bytes, UpstreamError> {
+pub async fn read_whole(body: ResponseBody, timeout: Duration) -> Result<Bytes, UpstreamError> {
     match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => Err(UpstreamError::new(
@@ -150,7 +156,7 @@ fn parse_reset(text: &str) -> Option<Duration> {
 /// Turns an error answer into an [`UpstreamError`]: `parse` reads the provider's error
 /// body into OpenAI's envelope; any occurrence of the key's secret is masked.
 pub async fn error_answer(
-    response: http::Response<Incoming>,
+    response: http::Response<ResponseBody>,
     key: &UpstreamKey,
     timeout: Duration,
     parse: impl FnOnce(u16, &[u8]) -> ErrorEnvelope,
