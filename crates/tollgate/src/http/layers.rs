@@ -1,13 +1,19 @@
 //! Tower layers for generic concerns: the request id on every response, and client
-//! authentication in front of every `/v1` route.
+//! authentication (with per-key CORS) in front of every `/v1` route. Hand-written
+//! services rather than `axum::middleware::from_fn`, which boxes a future and clones a
+//! boxed service per request.
 
 use std::fmt::Write;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::HeaderValue;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -34,87 +40,236 @@ fn new_request_id() -> String {
 }
 
 /// Gives every request an id and every response its `x-request-id` header.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = new_request_id();
-    let header = HeaderValue::from_str(&id).ok();
-    request.extensions_mut().insert(RequestId(id.into()));
-    let mut response = next.run(request).await;
-    if let Some(header) = header {
-        response.headers_mut().insert("x-request-id", header);
-    }
-    response
-}
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
 
-/// Admits only requests that present an active client key, then applies [`cors`]
-/// (one layer calling both: each layer costs the request path a boxed future). A CORS
-/// preflight (`OPTIONS`, which browsers send without credentials) goes straight to
-/// [`cors`].
-pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() == http::Method::OPTIONS {
-        return cors(request, next).await;
-    }
-    match admit_caller(&state, request) {
-        Ok(request) => cors(request, next).await,
-        Err(e) => ApiError::Auth(e).into_response(),
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = WithRequestId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WithRequestId { inner }
     }
 }
 
-/// [`authenticate`] for Anthropic's dialect: refusals in Anthropic's error shape.
-pub async fn authenticate_anthropic(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() == http::Method::OPTIONS {
-        return cors(request, next).await;
+/// The service [`RequestIdLayer`] wraps around the router.
+#[derive(Debug, Clone)]
+pub struct WithRequestId<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for WithRequestId<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RequestIdFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
-    match admit_caller(&state, request) {
-        Ok(request) => cors(request, next).await,
-        Err(e) => ApiError::Auth(e).into_anthropic_response(),
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let id = new_request_id();
+        let header = HeaderValue::from_str(&id).ok();
+        request.extensions_mut().insert(RequestId(id.into()));
+        RequestIdFuture {
+            inner: self.inner.call(request),
+            header,
+        }
+    }
+}
+
+pin_project! {
+    /// A response on its way, to be given its `x-request-id`.
+    pub struct RequestIdFuture<F> {
+        #[pin]
+        inner: F,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(header) = this.header.take() {
+            response.headers_mut().insert("x-request-id", header);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Which error shape a refused client call is answered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI's error envelope (the `/v1` OpenAI routes).
+    OpenAi,
+    /// Anthropic's (`/v1/messages`).
+    Anthropic,
+}
+
+/// Admits only requests that present an active client key, then gives browsers
+/// access per key (SPEC §4): answers CORS preflights (`OPTIONS`, which browsers send
+/// without credentials), and lets a page read an answer only when the caller's key
+/// lists its origin. Whether such a call is admitted at all is the key's policy (an
+/// unlisted origin is refused with 403). A hand-written service, not `from_fn`: it
+/// costs the request no boxed future.
+#[derive(Clone)]
+pub struct ClientAuthLayer {
+    state: AppState,
+    dialect: Dialect,
+}
+
+impl ClientAuthLayer {
+    /// Authentication against `state`'s key index, refusals in `dialect`'s shape.
+    pub fn new(state: AppState, dialect: Dialect) -> Self {
+        ClientAuthLayer { state, dialect }
+    }
+}
+
+impl<S> Layer<S> for ClientAuthLayer {
+    type Service = ClientAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientAuth {
+            inner,
+            state: self.state.clone(),
+            dialect: self.dialect,
+        }
+    }
+}
+
+/// The service [`ClientAuthLayer`] wraps around each client route.
+#[derive(Clone)]
+pub struct ClientAuth<S> {
+    inner: S,
+    state: AppState,
+    dialect: Dialect,
+}
+
+impl<S> Service<Request> for ClientAuth<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ClientAuthFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let origin = request.headers().get(http::header::ORIGIN).cloned();
+        if request.method() == http::Method::OPTIONS {
+            return match origin {
+                Some(origin)
+                    if request
+                        .headers()
+                        .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) =>
+                {
+                    ClientAuthFuture::answered(preflight(origin, request.headers()))
+                }
+                _ => ClientAuthFuture::relayed(self.inner.call(request), None),
+            };
+        }
+        match admit_caller(&self.state, request) {
+            Ok((request, caller)) => {
+                let allowed =
+                    origin.filter(|o| o.to_str().is_ok_and(|o| caller.policy.allows_origin(o)));
+                ClientAuthFuture::relayed(self.inner.call(request), allowed)
+            }
+            Err(e) => ClientAuthFuture::answered(match self.dialect {
+                Dialect::OpenAi => ApiError::Auth(e).into_response(),
+                Dialect::Anthropic => ApiError::Auth(e).into_anthropic_response(),
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// A client call refused or answered at once, or on its way to the route.
+    #[project = ClientAuthProj]
+    pub enum ClientAuthFuture<F> {
+        Answered { response: Option<Response> },
+        Relayed {
+            #[pin]
+            inner: F,
+            // The page origin to allow, when the caller's key lists it.
+            allow_origin: Option<HeaderValue>,
+        },
+    }
+}
+
+impl<F> ClientAuthFuture<F> {
+    fn answered(response: Response) -> Self {
+        ClientAuthFuture::Answered {
+            response: Some(response),
+        }
+    }
+
+    fn relayed(inner: F, allow_origin: Option<HeaderValue>) -> Self {
+        ClientAuthFuture::Relayed {
+            inner,
+            allow_origin,
+        }
+    }
+}
+
+impl<F, E> Future for ClientAuthFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ClientAuthProj::Answered { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled again after it answered: a broken caller; answer nothing new.
+                None => Poll::Pending,
+            },
+            ClientAuthProj::Relayed {
+                inner,
+                allow_origin,
+            } => {
+                let mut response = ready!(inner.poll(cx))?;
+                if let Some(origin) = allow_origin.take() {
+                    allow_reading(response.headers_mut(), origin);
+                }
+                Poll::Ready(Ok(response))
+            }
+        }
     }
 }
 
 /// Checks the presented key and attaches the caller to the request.
-fn admit_caller(state: &AppState, mut request: Request) -> Result<Request, AuthError> {
+fn admit_caller(
+    state: &AppState,
+    mut request: Request,
+) -> Result<(Request, Arc<ClientKey>), AuthError> {
     let key = match auth::presented_key(request.headers()) {
         None => Err(AuthError::MissingKey),
         Some(secret) => state.keys.authenticate(secret, now_ms()),
     }?;
-    request.extensions_mut().insert(Caller(key));
-    Ok(request)
+    request.extensions_mut().insert(Caller(key.clone()));
+    Ok((request, key))
 }
 
-/// Browser access per key (SPEC §4), run by the authentication layers: answers CORS preflights, and lets a browser read
-/// an answer only when the caller's key lists the page's origin. Whether such a call
-/// is admitted at all is the key's policy (an unlisted origin is refused with 403).
-pub async fn cors(request: Request, next: Next) -> Response {
-    let origin = request.headers().get(http::header::ORIGIN).cloned();
-    let Some(origin) = origin else {
-        return next.run(request).await;
-    };
-    if request.method() == http::Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        return preflight(origin, request.headers());
-    }
-    let allowed = request
-        .extensions()
-        .get::<Caller>()
-        .zip(origin.to_str().ok())
-        .is_some_and(|(caller, o)| caller.0.policy.allows_origin(o));
-    let mut response = next.run(request).await;
-    if allowed {
-        let headers = response.headers_mut();
-        headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED_HEADERS),
-        );
-        headers.append(http::header::VARY, HeaderValue::from_static("origin"));
-    }
-    response
+/// Lets a browser page from `origin` read the answer.
+fn allow_reading(headers: &mut http::HeaderMap, origin: HeaderValue) {
+    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED_HEADERS),
+    );
+    headers.append(http::header::VARY, HeaderValue::from_static("origin"));
 }
 
 /// Headers a browser page may read from an answer.

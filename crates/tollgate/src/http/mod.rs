@@ -16,7 +16,6 @@ pub mod server;
 pub mod usage_report;
 
 use axum::extract::Request;
-use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -111,11 +110,13 @@ pub fn router(state: AppState) -> Router {
         }
     }
     // Authentication, then CORS (which needs the caller), in one layer.
-    let client_api =
-        client_api.route_layer(from_fn_with_state(state.clone(), layers::authenticate));
-    let anthropic_api = anthropic_api.route_layer(from_fn_with_state(
+    let client_api = client_api.route_layer(layers::ClientAuthLayer::new(
         state.clone(),
-        layers::authenticate_anthropic,
+        layers::Dialect::OpenAi,
+    ));
+    let anthropic_api = anthropic_api.route_layer(layers::ClientAuthLayer::new(
+        state.clone(),
+        layers::Dialect::Anthropic,
     ));
     Router::new()
         .merge(client_api)
@@ -126,7 +127,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .fallback(unknown_path)
-        .layer(from_fn(layers::request_id))
+        .layer(layers::RequestIdLayer)
         .with_state(state)
 }
 
