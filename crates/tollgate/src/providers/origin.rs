@@ -8,10 +8,10 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -27,6 +27,8 @@ type Driver = http1::Connection<Io, Full<Bytes>>;
 
 /// Idle connections kept per origin at most.
 const MAX_IDLE: usize = 1024;
+/// The most data joined into one body frame from frames that have already arrived.
+const COALESCE_MAX: usize = 64 * 1024;
 /// An idle connection older than this is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -144,6 +146,7 @@ impl OriginClient {
                         incoming,
                         conn,
                         shared: self.shared.clone(),
+                        held: None,
                     };
                     return Ok(http::Response::from_parts(parts, body));
                 }
@@ -279,6 +282,8 @@ pub struct ResponseBody {
     incoming: Incoming,
     conn: Option<Box<Conn>>,
     shared: Arc<Shared>,
+    /// What was read ahead while joining data frames: a frame, the end or an error.
+    held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
 }
 
 impl ResponseBody {
@@ -291,40 +296,92 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// The next frame the connection has delivered (or will, once polled).
+    fn poll_one(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let mut frame = Pin::new(&mut self.incoming).poll_frame(cx);
+        if frame.is_pending() {
+            if let Some(conn) = &mut self.conn {
+                if Pin::new(&mut conn.driver).poll(cx).is_ready() {
+                    // The connection ended; the body has what it delivered.
+                    self.conn = None;
+                }
+                frame = Pin::new(&mut self.incoming).poll_frame(cx);
+            }
+        }
+        match &frame {
+            Poll::Ready(None) => {
+                if let Some(conn) = self.conn.take() {
+                    self.shared.release(conn);
+                }
+            }
+            Poll::Ready(Some(Ok(_))) => self.release_if_ended(),
+            Poll::Ready(Some(Err(_))) => self.conn = None,
+            Poll::Pending => {}
+        }
+        frame
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
+    /// The next data frame, joined with the data frames that have already arrived
+    /// behind it (up to [`COALESCE_MAX`]): a burst of stream events goes to the client
+    /// in one write instead of one write each. Nothing waits for more data.
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
-        let mut frame = Pin::new(&mut this.incoming).poll_frame(cx);
-        if frame.is_pending() {
-            if let Some(conn) = &mut this.conn {
-                if Pin::new(&mut conn.driver).poll(cx).is_ready() {
-                    // The connection ended; the body has what it delivered.
-                    this.conn = None;
+        if let Some(held) = this.held.take() {
+            return Poll::Ready(held);
+        }
+        let first = match ready!(this.poll_one(cx)) {
+            Some(Ok(frame)) => frame,
+            other => return Poll::Ready(other),
+        };
+        let first = match first.into_data() {
+            Ok(data) => data,
+            Err(frame) => return Poll::Ready(Some(Ok(frame))),
+        };
+        let mut joined: Option<BytesMut> = None;
+        let mut len = first.len();
+        while len < COALESCE_MAX {
+            match this.poll_one(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(more) => {
+                        len += more.len();
+                        joined
+                            .get_or_insert_with(|| BytesMut::from(&first[..]))
+                            .extend_from_slice(&more);
+                    }
+                    Err(frame) => {
+                        this.held = Some(Some(Ok(frame)));
+                        break;
+                    }
+                },
+                Poll::Ready(end_or_error) => {
+                    this.held = Some(end_or_error);
+                    break;
                 }
-                frame = Pin::new(&mut this.incoming).poll_frame(cx);
             }
         }
-        match &frame {
-            Poll::Ready(None) => {
-                if let Some(conn) = this.conn.take() {
-                    this.shared.release(conn);
-                }
-            }
-            Poll::Ready(Some(Ok(_))) => this.release_if_ended(),
-            Poll::Ready(Some(Err(_))) => this.conn = None,
-            Poll::Pending => {}
-        }
-        frame
+        let data = joined.map_or(first, BytesMut::freeze);
+        Poll::Ready(Some(Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.incoming.is_end_stream()
+        match &self.held {
+            Some(None) => true,
+            Some(Some(_)) => false,
+            None => self.incoming.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -483,5 +540,66 @@ mod tests {
         let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
         let error = client.request(post(&base)).await.expect_err("no server");
         assert!(matches!(error, OriginError::Connect(_)), "{error}");
+    }
+
+    /// A server answering one chunked body: `first`, then after `pause` the rest.
+    async fn chunked_server(pause: Duration) -> http::Uri {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = stream
+                .write_all(format!("{head}3\r\none\r\n3\r\ntwo\r\n").as_bytes())
+                .await;
+            tokio::time::sleep(pause).await;
+            let _ = stream.write_all(b"5\r\nthree\r\n0\r\n\r\n").await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+        base.parse().expect("uri")
+    }
+
+    #[tokio::test]
+    async fn frames_that_already_arrived_go_out_as_one_and_nothing_waits_for_more() {
+        let base = chunked_server(Duration::from_millis(300)).await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let started = Instant::now();
+        let mut body = client
+            .request(post(&base))
+            .await
+            .expect("answer")
+            .into_body();
+        let mut first = Bytes::new();
+        // The head and the first two chunks may arrive in one read or two.
+        while first.len() < 6 {
+            let frame = body.frame().await.expect("a frame").expect("data");
+            let data = frame.into_data().expect("data frame");
+            first = [first, data].concat().into();
+        }
+        assert_eq!(&first[..], b"onetwo");
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "the first frames did not wait for the rest"
+        );
+        let rest = body.collect().await.expect("rest").to_bytes();
+        assert_eq!(&rest[..], b"three");
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_chunks_is_one_frame() {
+        let base = chunked_server(Duration::ZERO).await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        // Give the whole answer time to arrive before reading it.
+        let response = client.request(post(&base)).await.expect("answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut body = response.into_body();
+        let frame = body.frame().await.expect("a frame").expect("data");
+        assert_eq!(&frame.into_data().expect("data frame")[..], b"onetwothree");
+        assert!(body.frame().await.is_none());
+        assert_eq!(client.idle_connections(), 1);
     }
 }
