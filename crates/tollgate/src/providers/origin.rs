@@ -98,15 +98,7 @@ impl OriginClient {
             .path_and_query("/")
             .build()
             .map_err(|e| format!("{base_url}: {e}"))?;
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = super::client::connector(connect_timeout);
         Ok(OriginClient {
             shared: Arc::new(Shared {
                 connector,

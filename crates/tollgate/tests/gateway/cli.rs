@@ -8,7 +8,9 @@ use tollgate::admission::hmac::HmacSecret;
 use tollgate::secrets::MasterKey;
 use tollgate::store::Store;
 
-use crate::common::{master_key, TestGateway, TEST_MASTER_KEY};
+use crate::common::{
+    master_key, output_text, status_of, within_a_second, TestGateway, TEST_MASTER_KEY,
+};
 
 fn tollgate(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tollgate"));
@@ -154,14 +156,6 @@ fn keys(dir: &Path, args: &[&str]) -> Output {
         .env("TOLLGATE_MASTER_KEY", TEST_MASTER_KEY)
         .output()
         .unwrap()
-}
-
-fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Runs `tollgate keys args…`, which must succeed, and parses its JSON output.
@@ -603,33 +597,6 @@ async fn keys_async(dir: &Path, config: &str, args: &[&str], master: &str) -> Ou
         .unwrap();
     assert!(out.status.success(), "{args:?}: {}", output_text(&out));
     out
-}
-
-async fn status_of(gw: &TestGateway, secret: &str) -> u16 {
-    gw.client
-        .get(format!("{}/v1/models", gw.url))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// Waits (at most 1 s, SPEC §4) until the gateway answers `secret` with `status`.
-async fn within_a_second(gw: &TestGateway, secret: &str, status: u16, what: &str) {
-    let started = Instant::now();
-    loop {
-        let got = status_of(gw, secret).await;
-        if got == status {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{what}: not within 1 s (last status {got})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The test harness: `TestGateway::start` brings up a mock upstream and a gateway
 //! in front of it, with one client key ready.
 
-use std::time::Duration;
+use std::process::Output;
+use std::time::{Duration, Instant};
 
 use mock_upstream::{MockOptions, MockServer};
 use tempfile::TempDir;
@@ -409,4 +410,41 @@ pub async fn error_of(response: reqwest::Response) -> (u16, serde_json::Value) {
         assert!(error.get(field).is_some(), "error lacks {field}: {body}");
     }
     (status, error)
+}
+
+/// A command's standard output and error, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The status `secret` gets from `GET /v1/models`.
+pub async fn status_of(gw: &TestGateway, secret: &str) -> u16 {
+    gw.client
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits (at most 1 s, SPEC §4) until the gateway answers `secret` with `status`.
+pub async fn within_a_second(gw: &TestGateway, secret: &str, status: u16, what: &str) {
+    let started = Instant::now();
+    loop {
+        let got = status_of(gw, secret).await;
+        if got == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{what}: not within 1 s (last status {got})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -12,7 +12,10 @@ use tollgate::admission::hmac::HmacSecret;
 use tollgate::secrets::MasterKey;
 use tollgate::store::{Backend, Store};
 
-use crate::common::{chat, chat_stream, master_key, PgSchema, Setup, TestGateway, TEST_MASTER_KEY};
+use crate::common::{
+    chat, chat_stream, master_key, output_text, within_a_second, PgSchema, Setup, TestGateway,
+    TEST_MASTER_KEY,
+};
 
 async fn on_postgres(extra: &'static str) -> TestGateway {
     let gw = TestGateway::start_with(Setup {
@@ -58,45 +61,10 @@ async fn cli_with(database_url: &str, args: &[&str], stdin: &str, env: &[(&str, 
     .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[track_caller]
 fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     out
-}
-
-async fn status_of(gw: &TestGateway, secret: &str) -> u16 {
-    gw.client
-        .get(format!("{}/v1/models", gw.url))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// Waits (at most 1 s, SPEC §4) until the gateway answers `secret` with `status`.
-async fn within_a_second(gw: &TestGateway, secret: &str, status: u16, what: &str) {
-    let started = Instant::now();
-    loop {
-        let got = status_of(gw, secret).await;
-        if got == status {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{what}: not within 1 s (last status {got})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -166,7 +134,7 @@ async fn keys_created_and_revoked_by_the_cli_apply_within_a_second() {
     ok(cli(&gw.db_url, &["keys", "revoke", &id], "").await);
     within_a_second(&gw, &secret, 403, "revocation applied").await;
     let refused = cli(&gw.db_url, &["keys", "resume", &id], "").await;
-    assert!(!refused.status.success() && text(&refused).contains("revoked"));
+    assert!(!refused.status.success() && output_text(&refused).contains("revoked"));
 
     let listed = ok(cli(&gw.db_url, &["keys", "list", "--json"], "").await);
     let listed = String::from_utf8_lossy(&listed.stdout);
@@ -183,7 +151,7 @@ async fn upstream_keys_are_stored_sealed_and_join_the_running_pool() {
         &format!("{SECRET}\n"),
     )
     .await);
-    assert!(!text(&added).contains(SECRET));
+    assert!(!output_text(&added).contains(SECRET));
 
     // No column of any row holds the secret, or a part of it.
     let pool = sqlx::PgPool::connect(&gw.db_url).await.unwrap();
@@ -267,7 +235,7 @@ async fn migrate_and_config_check_take_a_postgres_url() {
     assert!(
         String::from_utf8_lossy(&first.stdout).contains("database is up to date: postgres://"),
         "{}",
-        text(&first)
+        output_text(&first)
     );
     ok(cli(&schema.url, &["migrate"], "").await);
     let store = Store::connect(&schema.url).await.unwrap();
@@ -276,14 +244,14 @@ async fn migrate_and_config_check_take_a_postgres_url() {
     store.close().await;
 
     let checked = ok(cli(&schema.url, &["config", "check"], "").await);
-    assert!(text(&checked).contains("database:  postgres://"));
+    assert!(output_text(&checked).contains("database:  postgres://"));
     let secret_url = "postgresql://app:s3cret-pw@127.0.0.1:1/tollgate";
     let checked = ok(cli(secret_url, &["config", "check"], "").await);
     assert!(
-        text(&checked).contains("postgresql://app:***@127.0.0.1:1/tollgate")
-            && !text(&checked).contains("s3cret-pw"),
+        output_text(&checked).contains("postgresql://app:***@127.0.0.1:1/tollgate")
+            && !output_text(&checked).contains("s3cret-pw"),
         "{}",
-        text(&checked)
+        output_text(&checked)
     );
 }
 
@@ -312,9 +280,9 @@ async fn rotating_the_master_key_reseals_every_stored_secret() {
     )
     .await);
     assert!(
-        text(&out).contains("re-encrypted 1 upstream key(s) and 1 client signing secret(s)"),
+        output_text(&out).contains("re-encrypted 1 upstream key(s) and 1 client signing secret(s)"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     let store = Store::connect(&schema.url).await.unwrap();
     let keys = store.list_upstream_keys(&new).await.unwrap();
@@ -336,7 +304,7 @@ async fn an_unreachable_server_is_named_with_the_password_masked_and_the_fix() {
     ] {
         let out = cli(url, args, "").await;
         assert!(!out.status.success(), "{args:?}");
-        let shown = text(&out);
+        let shown = output_text(&out);
         assert!(
             shown.contains("cannot open database postgres://app:***@127.0.0.1:1/tollgate")
                 && shown.contains("is PostgreSQL running")
@@ -353,8 +321,8 @@ async fn an_unreachable_server_is_named_with_the_password_masked_and_the_fix() {
     .await;
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("storage.database_url"),
+        output_text(&out).contains("storage.database_url"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }

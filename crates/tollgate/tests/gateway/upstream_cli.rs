@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use tollgate::secrets::MasterKey;
 use tollgate::store::Store;
 
+use crate::common::output_text;
+
 const SECRET: &str = "sk-proj-UPSTREAMsecretVALUE0123456789xyz";
 const MASKED: &str = "sk-p…9xyz";
 
@@ -36,21 +38,13 @@ fn run(dir: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[track_caller]
 fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert!(
-        !text(&out).contains(SECRET),
+        !output_text(&out).contains(SECRET),
         "secret printed:\n{}",
-        text(&out)
+        output_text(&out)
     );
     out
 }
@@ -191,9 +185,9 @@ fn add_refuses_bad_input_and_never_takes_the_secret_from_argv() {
         let out = run(dir.path(), args, stdin, &[]);
         assert!(!out.status.success(), "accepted {args:?}");
         assert!(
-            text(&out).contains(expected),
+            output_text(&out).contains(expected),
             "{expected:?} missing in:\n{}",
-            text(&out)
+            output_text(&out)
         );
     };
     let base = ["upstream", "add", "--provider", "openai", "--id"];
@@ -248,9 +242,9 @@ fn disable_enable_remove_and_duplicates() {
     let dup = add(dir.path(), "oa-1", &[], &[]);
     assert!(!dup.status.success());
     assert!(
-        text(&dup).contains("upstream key oa-1 already exists"),
+        output_text(&dup).contains("upstream key oa-1 already exists"),
         "{}",
-        text(&dup)
+        output_text(&dup)
     );
     assert_eq!(list(dir.path()).as_array().unwrap().len(), 1);
 
@@ -265,9 +259,9 @@ fn disable_enable_remove_and_duplicates() {
         let missing = run(dir.path(), &["upstream", verb, "oa-1"], "", &[]);
         assert!(!missing.status.success());
         assert!(
-            text(&missing).contains("no upstream key with id oa-1"),
+            output_text(&missing).contains("no upstream key with id oa-1"),
             "{}",
-            text(&missing)
+            output_text(&missing)
         );
     }
 }
@@ -371,9 +365,9 @@ async fn rotation_with_a_key_file_replaces_the_file() {
     let out = run(dir.path(), &["admin", "rotate-master-key"], "", &[]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("earlier rotation that did not finish"),
+        output_text(&out).contains("earlier rotation that did not finish"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     assert_eq!(key_file(dir.path()), new);
     assert_eq!(store.list_upstream_keys(&new).await.unwrap().len(), 3);
@@ -413,7 +407,11 @@ async fn rotation_with_the_environment_prints_the_new_key_once() {
     // The old key is now refused by the CLI too, naming the key it cannot open.
     let stale = run(dir.path(), &["admin", "rotate-master-key"], "", &env);
     assert!(!stale.status.success());
-    assert!(text(&stale).contains("oa-1"), "{}", text(&stale));
+    assert!(
+        output_text(&stale).contains("oa-1"),
+        "{}",
+        output_text(&stale)
+    );
 
     // A given new key, written to a file instead of printed.
     let next = MasterKey::generate();
@@ -449,7 +447,7 @@ async fn rotation_refuses_rows_the_current_key_cannot_open() {
     // Run from a place where the key file holds another key.
     let out = run(dir.path(), &["admin", "rotate-master-key"], "", &[]);
     assert!(!out.status.success());
-    let message = text(&out);
+    let message = output_text(&out);
     assert!(
         message.contains("nothing was changed")
             && message.contains("oa-1")
@@ -462,7 +460,11 @@ async fn rotation_refuses_rows_the_current_key_cannot_open() {
     // Nor may that other key seal new rows beside them.
     let mixed = add(dir.path(), "oa-2", &[], &[]);
     assert!(!mixed.status.success());
-    assert!(text(&mixed).contains(&a.fingerprint()), "{}", text(&mixed));
+    assert!(
+        output_text(&mixed).contains(&a.fingerprint()),
+        "{}",
+        output_text(&mixed)
+    );
 
     let store = open_store(dir.path()).await;
     assert_eq!(store.list_upstream_keys(&a).await.unwrap().len(), 1);
@@ -483,7 +485,7 @@ fn a_master_key_of_the_wrong_length_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
             .contains("TOLLGATE_MASTER_KEY must be 32 bytes in base64 or hex; got 12 bytes"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     assert!(!dir.path().join("tollgate.key").exists());
     let hex = run(
@@ -492,6 +494,10 @@ fn a_master_key_of_the_wrong_length_is_a_clear_error() {
         "",
         &[("TOLLGATE_MASTER_KEY", &"ab".repeat(31))],
     );
-    assert!(text(&hex).contains("got 31 bytes"), "{}", text(&hex));
+    assert!(
+        output_text(&hex).contains("got 31 bytes"),
+        "{}",
+        output_text(&hex)
+    );
     assert_eq!(list(dir.path()), serde_json::json!([]));
 }
