@@ -54,7 +54,9 @@ struct Shared {
     /// `scheme://authority/`: what is connected to.
     origin: http::Uri,
     host: http::HeaderValue,
+    /// Idle connections, oldest first (each is pushed when released).
     idle: Mutex<Vec<Idle>>,
+    idle_timeout: Duration,
 }
 
 /// A connection: the handle requests are sent through, and the connection itself,
@@ -82,6 +84,14 @@ impl std::fmt::Debug for OriginClient {
 impl OriginClient {
     /// A client for the origin of `base_url` (its path is ignored).
     pub fn new(base_url: &http::Uri, connect_timeout: Duration) -> Result<Self, String> {
+        Self::with_idle_timeout(base_url, connect_timeout, IDLE_TIMEOUT)
+    }
+
+    fn with_idle_timeout(
+        base_url: &http::Uri,
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<Self, String> {
         let scheme = base_url
             .scheme()
             .cloned()
@@ -105,6 +115,7 @@ impl OriginClient {
                 origin,
                 host,
                 idle: Mutex::new(Vec::new()),
+                idle_timeout,
             }),
         })
     }
@@ -160,7 +171,7 @@ impl OriginClient {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop()?;
-            if idle.since.elapsed() > IDLE_TIMEOUT {
+            if idle.since.elapsed() > self.shared.idle_timeout {
                 continue;
             }
             if let Some(conn) = ready(idle.conn).await {
@@ -178,8 +189,9 @@ impl OriginClient {
         Ok(Box::new(Conn { sender, driver }))
     }
 
-    /// Idle connections held now (for tests).
-    pub fn idle_connections(&self) -> usize {
+    /// Idle connections held now.
+    #[cfg(test)]
+    fn idle_connections(&self) -> usize {
         self.shared
             .idle
             .lock()
@@ -196,14 +208,18 @@ impl Shared {
         if Pin::new(&mut conn.driver).poll(&mut quiet).is_ready() || conn.sender.is_closed() {
             return;
         }
+        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Calls take the newest connections, so ones left over from a burst age at the
+        // front: close those past the idle timeout (the server has likely closed them).
+        let expired = idle.partition_point(|i| now.duration_since(i.since) > self.idle_timeout);
+        let mut closing: Vec<Idle> = idle.drain(..expired).collect();
         if idle.len() >= MAX_IDLE {
-            idle.remove(0);
+            closing.push(idle.remove(0));
         }
-        idle.push(Idle {
-            conn,
-            since: Instant::now(),
-        });
+        idle.push(Idle { conn, since: now });
+        drop(idle);
+        drop(closing);
     }
 }
 
@@ -592,6 +608,36 @@ mod tests {
         let frame = body.frame().await.expect("a frame").expect("data");
         assert_eq!(&frame.into_data().expect("data frame")[..], b"onetwothree");
         assert!(body.frame().await.is_none());
+        assert_eq!(client.idle_connections(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_left_idle_past_the_timeout_are_closed() {
+        let (base, _) = keep_alive_server(b"hi").await;
+        let client = OriginClient::with_idle_timeout(
+            &base,
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+        )
+        .expect("client");
+        // A burst leaves three connections idle.
+        let burst: Vec<_> = (0..3)
+            .map(|_| {
+                let (client, base) = (client.clone(), base.clone());
+                tokio::spawn(async move { call(&client, &base).await })
+            })
+            .collect();
+        for c in burst {
+            c.await.expect("task");
+        }
+        let after_burst = client.idle_connections();
+        assert!(after_burst >= 2, "{after_burst} idle after the burst");
+        // Calls one at a time keep reusing the newest; the rest age past the timeout
+        // and are closed when a connection is released.
+        tokio::time::sleep(Duration::from_millis(70)).await;
+        call(&client, &base).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        call(&client, &base).await;
         assert_eq!(client.idle_connections(), 1);
     }
 }
