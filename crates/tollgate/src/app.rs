@@ -208,10 +208,10 @@ pub async fn start(
     ));
     // Alert rules, evaluated every alerts.evaluate_every_s.
     let alerts = tokio::spawn(crate::alerts::run(gateway.clone(), background_stop.clone()));
-    let router = crate::http::router(gateway.clone());
+    let service = crate::http::service(gateway.clone());
     let signal = stop.clone();
     let task = tokio::spawn(async move {
-        crate::http::server::serve(listener, router, signal, grace).await;
+        crate::http::server::serve(listener, service, signal, grace).await;
         background_stop.cancel();
         let _ = refresher.await;
         let _ = aggregates.await;

@@ -2,12 +2,13 @@
 //!
 //! Layer order, outermost first: request id → (on `/v1`) authentication → CORS →
 //! handler; on `/admin/api` (but login and the OpenAPI document): request id → admin
-//! session → handler.
+//! session → handler. POSTs to the relay routes skip the router ([`dispatch`]).
 
 pub mod admin;
 pub mod anthropic_api;
 pub mod client_api;
 pub mod dashboard;
+pub mod dispatch;
 pub mod error;
 pub mod layers;
 pub mod limit_headers;
@@ -97,7 +98,17 @@ fn method_router(handler: Handler) -> MethodRouter<AppState> {
     }
 }
 
-/// Every route the gateway serves.
+/// The service the server runs for every request: its id, then the relay routes
+/// directly and everything else through [`router`].
+pub fn service(state: AppState) -> layers::WithRequestId<dispatch::Dispatch> {
+    let rest = router(state.clone());
+    tower::Layer::layer(
+        &layers::RequestIdLayer,
+        dispatch::Dispatch::new(state, rest),
+    )
+}
+
+/// Every route the gateway serves (request ids are given outside it, by [`service`]).
 pub fn router(state: AppState) -> Router {
     let mut client_api = Router::new();
     let mut anthropic_api = Router::new();
@@ -127,7 +138,6 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .fallback(unknown_path)
-        .layer(layers::RequestIdLayer)
         .with_state(state)
 }
 

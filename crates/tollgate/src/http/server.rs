@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -14,14 +16,13 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves `router` on `listener` until `stop`; then waits up to `grace` for the
+/// Serves `service` on `listener` until `stop`; then waits up to `grace` for the
 /// connections' in-flight requests to finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    stop: CancellationToken,
-    grace: Duration,
-) {
+pub async fn serve<S>(listener: TcpListener, service: S, stop: CancellationToken, grace: Duration)
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     let builder = http1::Builder::new();
     loop {
@@ -43,8 +44,9 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let service = tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut request: http::Request<Incoming>| {
+            service.clone(),
+            move |request: http::Request<Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
                 request
                     .extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(peer));

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::common::{chat, chat_stream, TestGateway};
+use crate::common::{chat, chat_stream, error_of, TestGateway};
 
 #[tokio::test]
 async fn non_stream_chat_is_relayed_and_metered() {
@@ -279,4 +279,51 @@ async fn many_concurrent_calls_each_leave_one_usage_row() {
     assert!(rows
         .iter()
         .all(|r| r.status == 200 && r.completion_tokens > 0));
+}
+
+/// POSTs to the relay paths skip the router; everything else on those paths is still
+/// the router's: other methods, CORS preflights, and near-miss paths.
+#[tokio::test]
+async fn other_methods_and_paths_near_the_relay_routes_get_the_routers_answers() {
+    let gw = TestGateway::start().await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+
+    let get = gw
+        .client
+        .get(&url)
+        .bearer_auth(&gw.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405, "GET on a relay route");
+    assert!(get.headers().contains_key("x-request-id"));
+
+    let preflight = gw
+        .client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204, "CORS preflight");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+
+    let near = gw
+        .client
+        .post(format!("{url}/"))
+        .bearer_auth(&gw.key)
+        .json(&chat("hi"))
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(near).await;
+    assert_eq!(
+        (status, error["type"].as_str()),
+        (404, Some("invalid_request_error"))
+    );
+    assert_eq!(gw.mock.total_requests(), 0);
 }
