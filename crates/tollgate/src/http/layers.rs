@@ -39,6 +39,8 @@ fn new_request_id() -> String {
     id
 }
 
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// Gives every request an id and every response its `x-request-id` header.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestIdLayer;
@@ -99,7 +101,7 @@ where
         let this = self.project();
         let mut response = ready!(this.inner.poll(cx))?;
         if let Some(header) = this.header.take() {
-            response.headers_mut().insert("x-request-id", header);
+            response.headers_mut().insert(X_REQUEST_ID, header);
         }
         Poll::Ready(Ok(response))
     }

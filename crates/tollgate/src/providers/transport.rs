@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::RETRY_AFTER;
+use http::header::{HeaderName, RETRY_AFTER};
 use http_body_util::{BodyExt, Full, Limited};
 use wire::openai::ErrorEnvelope;
 
@@ -74,36 +74,37 @@ pub async fn read_whole(body: ResponseBody, timeout: Duration) -> Result<Bytes, 
 /// The rate-limit header names of a provider family: limit and remaining, for
 /// requests and for tokens.
 pub struct RateLimitHeaders {
-    pub limit_requests: &'static str,
-    pub remaining_requests: &'static str,
-    pub limit_tokens: &'static str,
-    pub remaining_tokens: &'static str,
+    pub limit_requests: HeaderName,
+    pub remaining_requests: HeaderName,
+    pub limit_tokens: HeaderName,
+    pub remaining_tokens: HeaderName,
 }
 
-/// OpenAI's (and most OpenAI-compatible servers') rate-limit headers.
+/// OpenAI's (and most OpenAI-compatible servers') rate-limit headers. Names built at
+/// compile time: every answer is read for them, and a `&str` name is parsed per lookup.
 pub const OPENAI_RATELIMIT_HEADERS: RateLimitHeaders = RateLimitHeaders {
-    limit_requests: "x-ratelimit-limit-requests",
-    remaining_requests: "x-ratelimit-remaining-requests",
-    limit_tokens: "x-ratelimit-limit-tokens",
-    remaining_tokens: "x-ratelimit-remaining-tokens",
+    limit_requests: HeaderName::from_static("x-ratelimit-limit-requests"),
+    remaining_requests: HeaderName::from_static("x-ratelimit-remaining-requests"),
+    limit_tokens: HeaderName::from_static("x-ratelimit-limit-tokens"),
+    remaining_tokens: HeaderName::from_static("x-ratelimit-remaining-tokens"),
 };
 
 /// Anthropic's rate-limit headers.
 pub const ANTHROPIC_RATELIMIT_HEADERS: RateLimitHeaders = RateLimitHeaders {
-    limit_requests: "anthropic-ratelimit-requests-limit",
-    remaining_requests: "anthropic-ratelimit-requests-remaining",
-    limit_tokens: "anthropic-ratelimit-tokens-limit",
-    remaining_tokens: "anthropic-ratelimit-tokens-remaining",
+    limit_requests: HeaderName::from_static("anthropic-ratelimit-requests-limit"),
+    remaining_requests: HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+    limit_tokens: HeaderName::from_static("anthropic-ratelimit-tokens-limit"),
+    remaining_tokens: HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
 };
 
 /// The remaining quota an answer reports, if it reports any.
 pub fn headroom(headers: &http::HeaderMap, names: RateLimitHeaders) -> Option<Headroom> {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    let number = |name: &HeaderName| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
     let headroom = Headroom {
-        limit_requests: number(names.limit_requests),
-        remaining_requests: number(names.remaining_requests),
-        limit_tokens: number(names.limit_tokens),
-        remaining_tokens: number(names.remaining_tokens),
+        limit_requests: number(&names.limit_requests),
+        remaining_requests: number(&names.remaining_requests),
+        limit_tokens: number(&names.limit_tokens),
+        remaining_tokens: number(&names.remaining_tokens),
     };
     (headroom != Headroom::default()).then_some(headroom)
 }
