@@ -297,14 +297,31 @@ fn open_fix(url: &str, error: &sqlx::Error) -> String {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (negative before it). Read from `SystemTime`
+/// directly: called several times per call, and `chrono::Utc::now()` first works out
+/// the calendar date only for it to be turned back into a count.
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    let now = std::time::SystemTime::now();
+    match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_ms_is_unix_milliseconds() {
+        let before = chrono::Utc::now().timestamp_millis();
+        let now = now_ms();
+        let after = chrono::Utc::now().timestamp_millis();
+        assert!(
+            before <= now && now <= after,
+            "{before} <= {now} <= {after}"
+        );
+    }
 
     #[test]
     fn backends_follow_the_url_scheme() {
