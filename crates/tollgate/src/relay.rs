@@ -364,7 +364,7 @@ fn estimate(prompt_tokens: u64, max_output: Option<u64>, route: &Route) -> Estim
 /// The prompt's tokens, counted over the request body (its JSON punctuation makes
 /// this a slight overestimate, the safe side for reservations).
 fn count_prompt_tokens(body: &[u8]) -> u64 {
-    u64::from(wire::tokens::count(&String::from_utf8_lossy(body)))
+    u64::from(wire::tokens::count_bytes(body))
 }
 
 /// The output tokens a call without `max_tokens` is expected to use.
