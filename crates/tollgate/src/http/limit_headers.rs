@@ -8,6 +8,29 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::admission::{LimitKind, LimitReport};
 
+/// A header name built at compile time (a `&str` name is parsed on every insert).
+const fn name(text: &'static str) -> HeaderName {
+    HeaderName::from_static(text)
+}
+
+const DOWNGRADED_FROM: HeaderName = name("x-tollgate-downgraded-from");
+const LIMIT_MINUTE: HeaderName = name("x-ratelimit-limit-minute");
+const REMAINING_MINUTE: HeaderName = name("x-ratelimit-remaining-minute");
+const LIMIT_HOUR: HeaderName = name("x-ratelimit-limit-hour");
+const REMAINING_HOUR: HeaderName = name("x-ratelimit-remaining-hour");
+/// OpenAI's trio for requests: limit, remaining, reset.
+const REQUESTS: [HeaderName; 3] = [
+    name("x-ratelimit-limit-requests"),
+    name("x-ratelimit-remaining-requests"),
+    name("x-ratelimit-reset-requests"),
+];
+/// OpenAI's trio for tokens.
+const TOKENS: [HeaderName; 3] = [
+    name("x-ratelimit-limit-tokens"),
+    name("x-ratelimit-remaining-tokens"),
+    name("x-ratelimit-reset-tokens"),
+];
+
 /// Adds the limit headers (and `x-tollgate-downgraded-from`) to a response.
 pub fn apply(
     headers: &mut HeaderMap,
@@ -15,21 +38,18 @@ pub fn apply(
     downgraded_from: Option<&Arc<str>>,
 ) {
     if let Some(model) = downgraded_from.and_then(|m| HeaderValue::from_str(m).ok()) {
-        headers.insert(HeaderName::from_static("x-tollgate-downgraded-from"), model);
+        headers.insert(DOWNGRADED_FROM, model);
     }
     let Some(report) = report else {
         return;
     };
-    let mut put = |name: &'static str, value: u64| {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
-    };
     if let Some(r) = report.get(LimitKind::Rpm) {
-        put("x-ratelimit-limit-minute", r.limit);
-        put("x-ratelimit-remaining-minute", r.remaining);
+        headers.insert(LIMIT_MINUTE, HeaderValue::from(r.limit));
+        headers.insert(REMAINING_MINUTE, HeaderValue::from(r.remaining));
     }
     if let Some(r) = report.get(LimitKind::Rph) {
-        put("x-ratelimit-limit-hour", r.limit);
-        put("x-ratelimit-remaining-hour", r.remaining);
+        headers.insert(LIMIT_HOUR, HeaderValue::from(r.limit));
+        headers.insert(REMAINING_HOUR, HeaderValue::from(r.remaining));
     }
     // OpenAI's trios show the tightest window that is set, minute first.
     let requests = [LimitKind::Rpm, LimitKind::Rph, LimitKind::Rpd]
@@ -38,32 +58,12 @@ pub fn apply(
     let tokens = [LimitKind::Tpm, LimitKind::Tpd, LimitKind::TokensPerMonth]
         .into_iter()
         .find_map(|k| report.get(k));
-    for (r, [limit, remaining, reset]) in [
-        (
-            requests,
-            [
-                "x-ratelimit-limit-requests",
-                "x-ratelimit-remaining-requests",
-                "x-ratelimit-reset-requests",
-            ],
-        ),
-        (
-            tokens,
-            [
-                "x-ratelimit-limit-tokens",
-                "x-ratelimit-remaining-tokens",
-                "x-ratelimit-reset-tokens",
-            ],
-        ),
-    ] {
+    for (r, [limit, remaining, reset]) in [(requests, REQUESTS), (tokens, TOKENS)] {
         if let Some(r) = r {
-            headers.insert(HeaderName::from_static(limit), HeaderValue::from(r.limit));
-            headers.insert(
-                HeaderName::from_static(remaining),
-                HeaderValue::from(r.remaining),
-            );
+            headers.insert(limit, HeaderValue::from(r.limit));
+            headers.insert(remaining, HeaderValue::from(r.remaining));
             if let Ok(v) = HeaderValue::from_str(&duration_text(r.reset_s)) {
-                headers.insert(HeaderName::from_static(reset), v);
+                headers.insert(reset, v);
             }
         }
     }
