@@ -12,6 +12,9 @@ use crate::secrets::{MasterKey, MasterKeySource, DEFAULT_KEY_FILE};
 
 /// Serves until a shutdown signal; exit 0 after a clean shutdown.
 pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
+    // Before anything else: a signal that comes while the gateway starts must wait for
+    // the graceful shutdown, not kill the process (the default action).
+    let shutdown = shutdown_signal();
     if let Some(addr) = listen {
         config.server.listen = addr;
     }
@@ -51,7 +54,7 @@ pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
         }
     };
     tracing::info!(address = %running.addr, keys = running.gateway.keys.len(), "tollgate listening on http://{}", running.addr);
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests and writing usage");
     running.stop();
     running.wait().await;
@@ -59,25 +62,41 @@ pub async fn serve(mut config: Config, listen: Option<SocketAddr>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
+/// Resolves at the first SIGINT or SIGTERM. The handlers are installed when this is
+/// called (not when first polled), so no signal is missed or fatal from then on.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
                 tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
                 }
             }
-            Err(e) => {
+            (Ok(mut interrupt), Err(e)) => {
                 tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
+                interrupt.recv().await;
+            }
+            (Err(e), Ok(mut terminate)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGINT; only SIGTERM stops the server");
+                terminate.recv().await;
+            }
+            (Err(e), Err(_)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGINT or SIGTERM; falling back to Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+}
+
+/// Resolves at the first Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -734,3 +734,50 @@ async fn the_gateway_opens_hmac_secrets_with_its_master_key_and_skips_others() {
     );
     assert_eq!(send().await.unwrap().status(), 401, "replayed");
 }
+
+/// SPEC §1: SIGINT means a graceful stop and exit 0, even when it comes while the
+/// gateway is still starting (here: as soon as it prints anything). Before the
+/// handlers were installed first, such a signal killed the process.
+#[cfg(unix)]
+#[test]
+fn sigint_while_starting_still_stops_gracefully_with_exit_0() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tollgate(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TOLLGATE_MASTER_KEY", TEST_MASTER_KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    // The first thing serve prints (the built-in mock banner): it is starting.
+    let first = lines
+        .find(|line| line.as_ref().is_ok_and(|l| !l.trim().is_empty()))
+        .expect("serve printed nothing")
+        .unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // Drain the rest so the child never blocks on a full pipe.
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let rest = rest.join().unwrap().join("\n");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{first}\n{rest}");
+}
