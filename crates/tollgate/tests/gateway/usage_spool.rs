@@ -51,13 +51,18 @@ async fn rows_wait_in_the_spool_while_the_database_is_locked() {
     let lock = lock_database(&gw.db_url).await;
     // Calls are served while the database refuses writes.
     calls(&gw, 120).await;
+    // The writer counts spooled rows once their lines are written and synced, so wait
+    // for the count (the file grows before it: watching the file raced the count).
+    let counters = gw.running().gateway.usage.counters();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while spool_len(&gw) == 0 {
+    while counters.spooled.load(std::sync::atomic::Ordering::Relaxed) == 0 {
         assert!(std::time::Instant::now() < deadline, "nothing was spooled");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let counters = gw.running().gateway.usage.counters();
-    assert!(counters.spooled.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(
+        spool_len(&gw) > 0,
+        "rows counted as spooled, but the spool is empty"
+    );
     // The database comes back: every row arrives, once, and the spool empties.
     drop(lock);
     let rows = gw.wait_for_rows(120).await;
