@@ -1,10 +1,8 @@
 //! Client key authentication.
 
-use std::time::{Duration, Instant};
-
 use tollgate::store::KeyStatus;
 
-use crate::common::{chat, create_key, error_of, TestGateway};
+use crate::common::{chat, create_key, error_of, within_a_second, TestGateway};
 
 #[tokio::test]
 async fn missing_and_unknown_keys_are_401() {
@@ -90,10 +88,9 @@ async fn keys_changed_in_the_database_apply_within_a_second() {
         })
         .await
         .unwrap();
-    let url = format!("{}/v1/models", gw.url);
-    wait_for_status(&gw.client, &url, &secret, 200, "new key accepted").await;
+    within_a_second(&gw, &secret, 200, "new key accepted").await;
     other.set_key_status(&id, KeyStatus::Revoked).await.unwrap();
-    wait_for_status(&gw.client, &url, &secret, 403, "revocation applied").await;
+    within_a_second(&gw, &secret, 403, "revocation applied").await;
     other.close().await;
 }
 
@@ -112,32 +109,4 @@ async fn each_key_is_accounted_to_itself() {
     assert_eq!(response.status(), 200);
     let rows = gw.wait_for_rows(1).await;
     assert_eq!(rows[0].key_id.as_deref(), Some(second_id.as_str()));
-}
-
-/// Polls `url` with `secret` until it answers `status`; fails after one second.
-async fn wait_for_status(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &str,
-    status: u16,
-    what: &str,
-) {
-    let started = Instant::now();
-    loop {
-        let got = client
-            .get(url)
-            .bearer_auth(secret)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        if got == status {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{what}: not within 1 s (last status {got})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
