@@ -1,10 +1,9 @@
 //! The HTTP/1.1 server loop: accept, serve each connection with hyper, and shut down
 //! gracefully (stop accepting, let in-flight requests finish within the grace period).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;

@@ -302,9 +302,7 @@ impl ResponseBody {
             }
         }
     }
-}
 
-impl ResponseBody {
     /// The next frame the connection has delivered (or will, once polled).
     fn poll_one(
         &mut self,
