@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod client;
 pub mod error;
+mod h1;
 pub mod openai;
 pub mod origin;
 mod reply;

@@ -1,46 +1,54 @@
 //! The HTTP/1.1 client of one provider: keep-alive connections to its one origin,
-//! each driven by the task of the call using it. hyper-util's pooled client runs every
-//! connection on a task of its own, so each call crossed between tasks a few times;
-//! here the call's task polls the connection itself, while it waits for the answer's
-//! head and while it reads the body, and puts the connection back in the pool when the
-//! body has ended.
+//! each used by one call at a time and driven by that call's task. The request goes
+//! out in one write; the answer's head and body are read straight off the connection
+//! ([`super::h1`] parses them), and the connection goes back to the pool when the body
+//! has ended. No task, channel or waker sits between the call and its socket (hyper's
+//! client sends every request through a channel to the connection's dispatcher).
 
-use std::future::{poll_fn, Future};
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
-type Sender = http1::SendRequest<Full<Bytes>>;
-type Driver = http1::Connection<Io, Full<Bytes>>;
+use super::h1::{self, BodyDecoder, H1Error};
+
+/// A connection as tokio reads and writes it: TCP, or TLS over TCP.
+type Io = TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>;
 
 /// Idle connections kept per origin at most.
 const MAX_IDLE: usize = 1024;
-/// The most data joined into one body frame from frames that have already arrived.
+/// The most body data handed out in one frame: what has already arrived is joined up
+/// to this, so a burst of stream events goes to the client in one write.
 const COALESCE_MAX: usize = 64 * 1024;
 /// An idle connection older than this is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Room made in the read buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
 
-/// Why a request got no answer.
+/// Why a request got no answer, or its body broke off.
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError {
     /// No connection could be opened (DNS, TCP, TLS, connect timeout).
     #[error("cannot connect: {0}")]
     Connect(Box<dyn std::error::Error + Send + Sync>),
-    /// The connection failed or closed before the answer's head arrived.
+    /// Reading or writing the connection failed.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The answer is not HTTP/1.x as RFC 9112 has it.
     #[error(transparent)]
-    Http(#[from] hyper::Error),
+    Protocol(#[from] H1Error),
+    /// The server closed the connection before the answer was complete.
+    #[error("the connection closed before the answer was complete")]
+    Closed,
 }
 
 /// One origin's pooled HTTP/1.1 client (cheap to clone).
@@ -59,13 +67,13 @@ struct Shared {
     idle_timeout: Duration,
 }
 
-/// A connection: the handle requests are sent through, and the connection itself,
-/// which makes progress only while someone polls it. Boxed wherever it goes (pool,
-/// futures, bodies): it is large, and moving it by value cost more than the rest of
-/// the client.
+/// A connection and what has been read from it but not yet used. Boxed wherever it
+/// goes (pool, futures, bodies): moving it by value costs more than the box.
 struct Conn {
-    sender: Sender,
-    driver: Driver,
+    io: Io,
+    read: BytesMut,
+    /// The request head being written (kept to reuse its allocation).
+    head: Vec<u8>,
 }
 
 struct Idle {
@@ -125,47 +133,51 @@ impl OriginClient {
     /// connection could not take (closed meanwhile) goes on a new one.
     pub async fn request(
         &self,
-        mut request: http::Request<Full<Bytes>>,
+        request: http::Request<Bytes>,
     ) -> Result<http::Response<ResponseBody>, OriginError> {
-        let path = request
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        *request.uri_mut() = http::Uri::from(path);
-        request
-            .headers_mut()
-            .entry(http::header::HOST)
-            .or_insert_with(|| self.shared.host.clone());
+        let (parts, body) = request.into_parts();
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let head_request = parts.method == http::Method::HEAD;
         loop {
-            let (conn, reused) = match self.checkout().await {
+            let (mut conn, reused) = match self.checkout() {
                 Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
-            match send(conn, request).await {
-                Ok((head, conn)) => {
-                    let (parts, incoming) = head.into_parts();
-                    let body = ResponseBody {
-                        incoming,
-                        conn,
-                        shared: self.shared.clone(),
-                        held: None,
-                    };
-                    return Ok(http::Response::from_parts(parts, body));
+            conn.head.clear();
+            h1::encode_request(
+                &parts.method,
+                target,
+                &parts.headers,
+                &self.shared.host,
+                body.len(),
+                &mut conn.head,
+            );
+            if let Err(e) = conn.write_request(&body).await {
+                if reused {
+                    // Closed while idle: the server cannot have taken the request.
+                    continue;
                 }
-                Err(mut failed) => match failed.message.take() {
-                    // Never written: safe to send again, on a fresh connection.
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(OriginError::Http(failed.error)),
-                },
+                return Err(e.into());
             }
+            let head = conn.read_head(head_request).await?;
+            let mut response = http::Response::new(ResponseBody {
+                decoder: BodyDecoder::new(head.framing),
+                conn: Some(conn),
+                keep_alive: head.keep_alive,
+                shared: self.shared.clone(),
+            });
+            *response.status_mut() = head.status;
+            *response.version_mut() = head.version;
+            *response.headers_mut() = head.headers;
+            response.body_mut().release_if_done();
+            return Ok(response);
         }
     }
 
-    /// The most recently used idle connection that is still open and ready.
-    async fn checkout(&self) -> Option<Box<Conn>> {
+    /// The most recently used idle connection that is still open.
+    fn checkout(&self) -> Option<Box<Conn>> {
         loop {
-            let idle = self
+            let mut idle = self
                 .shared
                 .idle
                 .lock()
@@ -174,8 +186,8 @@ impl OriginClient {
             if idle.since.elapsed() > self.shared.idle_timeout {
                 continue;
             }
-            if let Some(conn) = ready(idle.conn).await {
-                return Some(conn);
+            if idle.conn.is_quiet() {
+                return Some(idle.conn);
             }
         }
     }
@@ -185,8 +197,11 @@ impl OriginClient {
             tower::ServiceExt::oneshot(self.shared.connector.clone(), self.shared.origin.clone())
                 .await
                 .map_err(OriginError::Connect)?;
-        let (sender, driver) = http1::Builder::new().handshake(io).await?;
-        Ok(Box::new(Conn { sender, driver }))
+        Ok(Box::new(Conn {
+            io: TokioIo::new(io),
+            read: BytesMut::with_capacity(READ_CHUNK),
+            head: Vec::with_capacity(512),
+        }))
     }
 
     /// Idle connections held now.
@@ -200,14 +215,57 @@ impl OriginClient {
     }
 }
 
-impl Shared {
-    fn release(&self, mut conn: Box<Conn>) {
-        // One poll lets the connection finish the answer it just delivered and get
-        // ready for the next request (nobody is to be woken by an idle connection).
-        let mut quiet = Context::from_waker(std::task::Waker::noop());
-        if Pin::new(&mut conn.driver).poll(&mut quiet).is_ready() || conn.sender.is_closed() {
-            return;
+impl Conn {
+    /// Writes the encoded head and then `body`, in as few writes as the socket takes.
+    async fn write_request(&mut self, body: &[u8]) -> std::io::Result<()> {
+        let (mut head, mut body) = (&self.head[..], body);
+        while !head.is_empty() || !body.is_empty() {
+            let written = if head.is_empty() {
+                self.io.write(body).await?
+            } else {
+                let parts = [IoSlice::new(head), IoSlice::new(body)];
+                self.io.write_vectored(&parts).await?
+            };
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            let from_head = written.min(head.len());
+            head = &head[from_head..];
+            body = &body[written - from_head..];
         }
+        self.io.flush().await
+    }
+
+    /// Reads until the answer's head is complete.
+    async fn read_head(&mut self, head_request: bool) -> Result<h1::Head, OriginError> {
+        loop {
+            if !self.read.is_empty() {
+                if let Some(head) = h1::parse_head(&mut self.read, head_request)? {
+                    return Ok(head);
+                }
+            }
+            self.read.reserve(READ_CHUNK);
+            if self.io.read_buf(&mut self.read).await? == 0 {
+                return Err(OriginError::Closed);
+            }
+        }
+    }
+
+    /// An idle connection on which nothing has arrived: not closed by the server, and
+    /// no stray bytes (either makes it unusable).
+    fn is_quiet(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        let mut quiet = Context::from_waker(std::task::Waker::noop());
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut quiet, &mut buf),
+            Poll::Pending
+        )
+    }
+}
+
+impl Shared {
+    fn release(&self, conn: Box<Conn>) {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         // Calls take the newest connections, so ones left over from a burst age at the
@@ -223,175 +281,104 @@ impl Shared {
     }
 }
 
-/// A request that got no answer: the error, and the request when it was never written.
-struct SendFailed {
-    error: hyper::Error,
-    message: Option<http::Request<Full<Bytes>>>,
-}
-
-/// The connection once its sender can take a request; `None` when it closed. A
-/// connection released ready is used as it is: polling it here would register this
-/// task to be woken by the request about to be queued on it, for nothing.
-async fn ready(mut conn: Box<Conn>) -> Option<Box<Conn>> {
-    if conn.sender.is_ready() {
-        return Some(conn);
-    }
-    let ok = poll_fn(|cx| {
-        if Pin::new(&mut conn.driver).poll(cx).is_ready() {
-            // Closed (or failed): no request can go on it.
-            return Poll::Ready(false);
-        }
-        match conn.sender.poll_ready(cx) {
-            Poll::Ready(result) => Poll::Ready(result.is_ok()),
-            Poll::Pending => Poll::Pending,
-        }
-    })
-    .await;
-    ok.then_some(conn)
-}
-
-/// Sends one request on `conn`, polling the connection until the answer's head is in.
-/// A connection that ends first is dropped at once: that fails the request (and hands
-/// it back when it was never written) instead of leaving it waiting.
-async fn send(
-    mut conn: Box<Conn>,
-    request: http::Request<Full<Bytes>>,
-) -> Result<(http::Response<Incoming>, Option<Box<Conn>>), SendFailed> {
-    let mut answer = std::pin::pin!(conn.sender.try_send_request(request));
-    let mut conn = Some(conn);
-    let outcome = poll_fn(|cx| {
-        if let Some(c) = conn.as_mut() {
-            if Pin::new(&mut c.driver).poll(cx).is_ready() {
-                conn = None;
-            }
-        }
-        if conn.is_none() {
-            return answer.as_mut().poll(cx);
-        }
-        // Only the connection, polled just above in this task, completes the answer:
-        // asked without a waker, it cannot wake this task for nothing.
-        answer
-            .as_mut()
-            .poll(&mut Context::from_waker(std::task::Waker::noop()))
-    })
-    .await;
-    match outcome {
-        Ok(head) => Ok((head, conn)),
-        Err(mut e) => Err(SendFailed {
-            message: e.take_message(),
-            error: e.into_error(),
-        }),
-    }
-}
-
-/// An answer's body. Polling it drives the connection; when it has ended, the
-/// connection goes back to the pool. Dropped before its end, it closes the connection.
+/// An answer's body, read off its connection as the caller polls it. When it has
+/// ended, the connection goes back to the pool (unless the server is closing it).
+/// Dropped before its end, it closes the connection.
 pub struct ResponseBody {
-    incoming: Incoming,
+    decoder: BodyDecoder,
     conn: Option<Box<Conn>>,
+    keep_alive: bool,
     shared: Arc<Shared>,
-    /// What was read ahead while joining data frames: a frame, the end or an error.
-    held: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
 }
 
 impl ResponseBody {
-    fn release_if_ended(&mut self) {
-        if self.incoming.is_end_stream() {
-            if let Some(conn) = self.conn.take() {
+    /// Once the body has ended: the connection goes back to the pool when it can
+    /// carry another request (nothing read beyond the answer).
+    fn release_if_done(&mut self) {
+        if !self.decoder.is_done() {
+            return;
+        }
+        if let Some(conn) = self.conn.take() {
+            if self.keep_alive && conn.read.is_empty() {
                 self.shared.release(conn);
             }
         }
-    }
-
-    /// The next frame the connection has delivered (or will, once polled).
-    fn poll_one(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let mut frame = Pin::new(&mut self.incoming).poll_frame(cx);
-        if frame.is_pending() {
-            if let Some(conn) = &mut self.conn {
-                if Pin::new(&mut conn.driver).poll(cx).is_ready() {
-                    // The connection ended; the body has what it delivered.
-                    self.conn = None;
-                }
-                frame = Pin::new(&mut self.incoming).poll_frame(cx);
-            }
-        }
-        match &frame {
-            Poll::Ready(None) => {
-                if let Some(conn) = self.conn.take() {
-                    self.shared.release(conn);
-                }
-            }
-            Poll::Ready(Some(Ok(_))) => self.release_if_ended(),
-            Poll::Ready(Some(Err(_))) => self.conn = None,
-            Poll::Pending => {}
-        }
-        frame
     }
 }
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = OriginError;
 
-    /// The next data frame, joined with the data frames that have already arrived
-    /// behind it (up to [`COALESCE_MAX`]): a burst of stream events goes to the client
-    /// in one write instead of one write each. Nothing waits for more data.
+    /// The data that has arrived (at most [`COALESCE_MAX`] of it joined into one
+    /// frame); waits only when nothing has.
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, OriginError>>> {
         let this = &mut *self;
-        if let Some(held) = this.held.take() {
-            return Poll::Ready(held);
-        }
-        let first = match ready!(this.poll_one(cx)) {
-            Some(Ok(frame)) => frame,
-            other => return Poll::Ready(other),
-        };
-        let first = match first.into_data() {
-            Ok(data) => data,
-            Err(frame) => return Poll::Ready(Some(Ok(frame))),
-        };
-        let mut joined: Option<BytesMut> = None;
-        let mut len = first.len();
-        while len < COALESCE_MAX {
-            match this.poll_one(cx) {
-                Poll::Pending => break,
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(more) => {
-                        len += more.len();
-                        joined
-                            .get_or_insert_with(|| BytesMut::from(&first[..]))
-                            .extend_from_slice(&more);
+        let mut joined: Option<Bytes> = None;
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                // Ended (or failed, and already told).
+                return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+            };
+            let room = COALESCE_MAX - joined.as_ref().map_or(0, Bytes::len);
+            let decoded = match this.decoder.decode(&mut conn.read, room) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            };
+            if let Some(data) = decoded.data {
+                joined = Some(match joined.take() {
+                    None => data,
+                    Some(before) => [before, data].concat().into(),
+                });
+            }
+            if decoded.done {
+                this.release_if_done();
+                return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+            }
+            if joined.as_ref().is_some_and(|j| j.len() >= COALESCE_MAX) {
+                return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+            }
+            // Everything buffered is used: read what else has arrived.
+            conn.read.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.read) {
+                Poll::Pending => {
+                    return match joined {
+                        Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                        None => Poll::Pending,
+                    };
+                }
+                Poll::Ready(Ok(0)) => {
+                    let ended = this.decoder.closed().is_ok();
+                    this.conn = None;
+                    if !ended {
+                        return Poll::Ready(Some(Err(OriginError::Closed)));
                     }
-                    Err(frame) => {
-                        this.held = Some(Some(Ok(frame)));
-                        break;
-                    }
-                },
-                Poll::Ready(end_or_error) => {
-                    this.held = Some(end_or_error);
-                    break;
+                    return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
                 }
             }
         }
-        let data = joined.map_or(first, BytesMut::freeze);
-        Poll::Ready(Some(Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.held {
-            Some(None) => true,
-            Some(Some(_)) => false,
-            None => self.incoming.is_end_stream(),
-        }
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.incoming.size_hint()
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
     }
 }
 
@@ -406,8 +393,8 @@ mod tests {
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use http_body_util::BodyExt;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use http_body_util::{BodyExt, Full};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     use super::*;
@@ -437,9 +424,9 @@ mod tests {
         (format!("http://{addr}/v1").parse().expect("uri"), accepted)
     }
 
-    fn post(base: &http::Uri) -> http::Request<Full<Bytes>> {
+    fn post(base: &http::Uri) -> http::Request<Bytes> {
         http::Request::post(format!("{base}/chat/completions"))
-            .body(Full::new(Bytes::from_static(b"{}")))
+            .body(Bytes::from_static(b"{}"))
             .expect("request")
     }
 
@@ -534,6 +521,103 @@ mod tests {
         assert_eq!(call(&client, &base).await.len(), BIG.len());
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
         assert_eq!(client.idle_connections(), 1);
+    }
+
+    /// A server that reads one request per connection, writes `answer` as it is and
+    /// closes the connection; counts the connections it accepted.
+    async fn raw_server(answer: &'static [u8]) -> (http::Uri, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(answer).await;
+            }
+        });
+        (base.parse().expect("uri"), accepted)
+    }
+
+    #[tokio::test]
+    async fn the_request_goes_out_as_http_1_1_with_host_and_length() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"{}") {
+                let n = stream.read(&mut buf).await.expect("read");
+                assert!(n > 0, "closed early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            String::from_utf8(request).expect("ascii")
+        });
+        let base: http::Uri = format!("http://{addr}/v1").parse().expect("uri");
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let request = http::Request::post(format!("{base}/chat/completions?x=1"))
+            .header("authorization", "Bearer sk-test")
+            .body(Bytes::from_static(b"{}"))
+            .expect("request");
+        let response = client.request(request).await.expect("answer");
+        assert!(response.body().is_end_stream());
+        assert_eq!(
+            seen.await.expect("server"),
+            format!(
+                "POST /v1/chat/completions?x=1 HTTP/1.1\r\nhost: {addr}\r\n\
+                 authorization: Bearer sk-test\r\ncontent-length: 2\r\n\r\n{{}}"
+            )
+        );
+        assert_eq!(client.idle_connections(), 1, "an empty body ends at once");
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closes_is_not_reused() {
+        let (base, accepted) =
+            raw_server(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        for _ in 0..2 {
+            assert_eq!(&call(&client, &base).await[..], b"ok");
+            assert_eq!(client.idle_connections(), 0);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_without_length_runs_until_the_server_closes() {
+        let (base, _) = raw_server(b"HTTP/1.1 200 OK\r\n\r\nuntil the end").await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        assert_eq!(&call(&client, &base).await[..], b"until the end");
+        assert_eq!(client.idle_connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_an_error() {
+        let (base, _) = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf").await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let response = client.request(post(&base)).await.expect("head");
+        let error = response.into_body().collect().await.expect_err("cut short");
+        assert!(matches!(error, OriginError::Closed), "{error}");
+        assert_eq!(client.idle_connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_http_is_a_protocol_error() {
+        let (base, _) = raw_server(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let error = client.request(post(&base)).await.expect_err("garbage");
+        assert!(matches!(error, OriginError::Protocol(_)), "{error}");
+        let (base, _) = raw_server(b"").await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let error = client.request(post(&base)).await.expect_err("no answer");
+        assert!(matches!(error, OriginError::Closed), "{error}");
     }
 
     #[tokio::test]

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, RETRY_AFTER};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use wire::openai::ErrorEnvelope;
 
-use super::origin::{OriginClient, OriginError, ResponseBody};
+use super::origin::{OriginClient, ResponseBody};
 use super::{UpstreamError, UpstreamErrorKind};
 use crate::pool::{Headroom, UpstreamKey};
 
@@ -24,7 +24,7 @@ pub async fn send(
     body: Bytes,
     first_byte_timeout: Duration,
 ) -> Result<http::Response<ResponseBody>, UpstreamError> {
-    let request = request.body(Full::new(body)).map_err(|e| {
+    let request = request.body(body).map_err(|e| {
         UpstreamError::new(
             UpstreamErrorKind::Connect,
             format!("cannot build the upstream request: {e}"),
@@ -39,14 +39,7 @@ pub async fn send(
             ))
         }
         Ok(Err(e)) => {
-            let message = match &e {
-                OriginError::Connect(cause) => {
-                    format!("cannot reach the upstream: {}", error_chain(cause.as_ref()))
-                }
-                OriginError::Http(cause) => {
-                    format!("cannot reach the upstream: {}", error_chain(cause))
-                }
-            };
+            let message = format!("cannot reach the upstream: {}", error_chain(&e));
             Err(UpstreamError::new(UpstreamErrorKind::Connect, message))
         }
         Ok(Ok(response)) => Ok(response),
