@@ -97,7 +97,7 @@ impl Store {
         };
         let plan = statement_plan(rows.len());
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut statements = Vec::with_capacity(plan.len());
             for &(size, start) in &plan {
                 let chunk = &rows[start..start + STATEMENT_ROWS[size]];
                 let mut query = sqlx::query(&texts[size]);
@@ -127,9 +127,21 @@ impl Store {
                         .bind(r.client_ip.map(|ip| ip.to_string()))
                         .bind(r.user_agent.as_ref().and_then(|v| v.to_str().ok()));
                 }
-                query.execute(&mut *tx).await?;
+                statements.push(query);
             }
-            tx.commit().await?;
+            if statements.len() == 1 {
+                // One statement is a transaction of its own: no BEGIN and COMMIT round
+                // trips (a batch of up to 256 rows, the usual case under load).
+                for statement in statements {
+                    statement.execute(pool).await?;
+                }
+            } else {
+                let mut tx = pool.begin().await?;
+                for statement in statements {
+                    statement.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
         });
         Ok(())
     }
