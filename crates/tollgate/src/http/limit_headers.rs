@@ -2,8 +2,10 @@
 //! `X-RateLimit-{Limit,Remaining}-{Minute,Hour}` and OpenAI's
 //! `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::admission::{LimitKind, LimitReport};
@@ -43,13 +45,14 @@ pub fn apply(
     let Some(report) = report else {
         return;
     };
+    let mut values = Values::default();
     if let Some(r) = report.get(LimitKind::Rpm) {
-        headers.insert(LIMIT_MINUTE, HeaderValue::from(r.limit));
-        headers.insert(REMAINING_MINUTE, HeaderValue::from(r.remaining));
+        values.number(LIMIT_MINUTE, r.limit);
+        values.number(REMAINING_MINUTE, r.remaining);
     }
     if let Some(r) = report.get(LimitKind::Rph) {
-        headers.insert(LIMIT_HOUR, HeaderValue::from(r.limit));
-        headers.insert(REMAINING_HOUR, HeaderValue::from(r.remaining));
+        values.number(LIMIT_HOUR, r.limit);
+        values.number(REMAINING_HOUR, r.remaining);
     }
     // OpenAI's trios show the tightest window that is set, minute first.
     let requests = [LimitKind::Rpm, LimitKind::Rph, LimitKind::Rpd]
@@ -60,22 +63,63 @@ pub fn apply(
         .find_map(|k| report.get(k));
     for (r, [limit, remaining, reset]) in [(requests, REQUESTS), (tokens, TOKENS)] {
         if let Some(r) = r {
-            headers.insert(limit, HeaderValue::from(r.limit));
-            headers.insert(remaining, HeaderValue::from(r.remaining));
-            if let Ok(v) = HeaderValue::from_str(&duration_text(r.reset_s)) {
-                headers.insert(reset, v);
-            }
+            values.number(limit, r.limit);
+            values.number(remaining, r.remaining);
+            values.duration(reset, r.reset_s);
         }
     }
+    values.insert_into(headers);
 }
 
-/// OpenAI's reset format: `45s`, `6m0s`, `2h3m0s`.
-fn duration_text(seconds: u64) -> String {
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
+/// The most limit headers one answer gets.
+const MAX_VALUES: usize = 10;
+
+/// Header values written one after another into one buffer, then handed out as
+/// slices of it: one allocation for all of an answer's limit headers, where
+/// `HeaderValue::from(u64)` allocates each.
+#[derive(Default)]
+struct Values {
+    text: BytesMut,
+    /// Each header's name and where its value is in `text`.
+    spans: Vec<(HeaderName, usize, usize)>,
+}
+
+impl Values {
+    fn push(&mut self, name: HeaderName, write: impl FnOnce(&mut BytesMut) -> std::fmt::Result) {
+        if self.spans.is_empty() {
+            self.text.reserve(MAX_VALUES * 12);
+            self.spans.reserve(MAX_VALUES);
+        }
+        let start = self.text.len();
+        if write(&mut self.text).is_ok() {
+            self.spans.push((name, start, self.text.len()));
+        } else {
+            self.text.truncate(start);
+        }
+    }
+
+    fn number(&mut self, name: HeaderName, n: u64) {
+        self.push(name, |text| write!(text, "{n}"));
+    }
+
+    /// OpenAI's reset format: `45s`, `6m0s`, `2h3m0s`.
+    fn duration(&mut self, name: HeaderName, seconds: u64) {
+        let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+        self.push(name, |text| match (h, m) {
+            (0, 0) => write!(text, "{s}s"),
+            (0, _) => write!(text, "{m}m{s}s"),
+            _ => write!(text, "{h}h{m}m{s}s"),
+        });
+    }
+
+    fn insert_into(self, headers: &mut HeaderMap) {
+        let text = self.text.freeze();
+        headers.reserve(self.spans.len());
+        for (name, start, end) in self.spans {
+            if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+                headers.insert(name, value);
+            }
+        }
     }
 }
 
@@ -132,5 +176,32 @@ mod tests {
         let mut none = HeaderMap::new();
         apply(&mut none, None, None);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn reset_times_read_like_openais() {
+        for (seconds, text) in [
+            (0, "0s"),
+            (59, "59s"),
+            (360, "6m0s"),
+            (3600, "1h0m0s"),
+            (7322, "2h2m2s"),
+        ] {
+            let mut report = LimitReport::default();
+            report.set(
+                LimitKind::Tpm,
+                Remaining {
+                    limit: u64::MAX,
+                    remaining: 0,
+                    reset_s: seconds,
+                },
+            );
+            let mut h = HeaderMap::new();
+            apply(&mut h, Some(&report), None);
+            assert_eq!(h["x-ratelimit-reset-tokens"], text);
+            assert_eq!(h["x-ratelimit-limit-tokens"], u64::MAX.to_string().as_str());
+            assert_eq!(h["x-ratelimit-remaining-tokens"], "0");
+            assert_eq!(h.len(), 3);
+        }
     }
 }
