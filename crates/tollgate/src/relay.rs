@@ -326,7 +326,6 @@ async fn try_route(
         };
         let key = lease.key().clone();
         meter.row_mut().upstream_key_id = Some(key.id.clone());
-        tried.push(key.id.clone());
         match upstream.call(&key, call, first_byte_timeout).await {
             Ok(reply) => {
                 lease.succeeded(reply.headroom());
@@ -336,6 +335,8 @@ async fn try_route(
             }
             Err(error) => {
                 lease.failed(&error, &upstream.pool);
+                // Kept only on failure: a call that succeeds at once allocates no list.
+                tried.push(key.id.clone());
                 if error.is_retryable()
                     && tried.len() < attempts
                     && tried.len() < upstream.pool.len()

@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 /// The fields of a client request body that routing, policy and metering read.
 #[derive(Debug, Deserialize)]
 pub struct RequestPeek<'a> {
-    /// The model the client asked for.
-    #[serde(borrow)]
+    /// The model the client asked for (borrowed from the body unless it has escapes).
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub model: Option<Cow<'a, str>>,
     /// Whether the client asked for a server-sent-event stream.
     #[serde(default)]
@@ -48,8 +48,20 @@ pub struct MessagePeek<'a> {
 
 #[derive(Deserialize)]
 struct PartKind<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow, default, deserialize_with = "borrowed_str")]
     kind: Option<Cow<'a, str>>,
+}
+
+/// An optional string that borrows from the input when it has no escapes. serde's
+/// `borrow` reaches a `Cow` only as the field's own type: through `Option` it copies
+/// every string.
+fn borrowed_str<'de: 'a, 'a, D>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'a>>::deserialize(deserializer)?.map(|b| b.0))
 }
 
 impl RequestPeek<'_> {
@@ -368,7 +380,11 @@ mod tests {
     fn peeks_steering_fields() {
         let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":5}"#;
         let peek = peek_request(body).expect("valid");
-        assert_eq!(peek.model.as_deref(), Some("gpt-4o"));
+        assert!(
+            matches!(peek.model, Some(Cow::Borrowed("gpt-4o"))),
+            "the model name is read in place: {:?}",
+            peek.model
+        );
         assert!(peek.is_stream());
         assert!(!peek.wants_usage_chunk());
         assert_eq!(peek.max_tokens, Some(5));
@@ -391,6 +407,12 @@ mod tests {
     fn peek_handles_escaped_model_and_rejects_garbage() {
         let peek = peek_request(br#"{"model":"a\"b"}"#).expect("valid");
         assert_eq!(peek.model.as_deref(), Some("a\"b"));
+        assert!(peek_request(br#"{"model":null}"#)
+            .expect("valid")
+            .model
+            .is_none());
+        assert!(peek_request(br#"{}"#).expect("valid").model.is_none());
+        assert!(peek_request(br#"{"model":5}"#).is_err());
         let err = peek_request(b"{not json").expect_err("invalid");
         assert!(err.message.contains("could not parse"), "{}", err.message);
         assert!(peek_request(b"[1,2]").is_err());

@@ -38,6 +38,9 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resp
     relay_call(state, Endpoint::Embeddings, request).await
 }
 
+/// The most headers a relayed answer carries.
+const RESPONSE_HEADERS: usize = 16;
+
 async fn relay_call(state: AppState, endpoint: Endpoint, request: Request) -> Response {
     let relay_request = match read_call(&state, endpoint, endpoint.path(), request).await {
         Ok(r) => r,
@@ -55,9 +58,11 @@ async fn relay_call(state: AppState, endpoint: Endpoint, request: Request) -> Re
                 RelayBody::Stream(stream) => event_stream(Body::new(*stream)),
             };
             *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(http::header::CONTENT_TYPE, content_type);
+            let headers = response.headers_mut();
+            // Room for every header the answer gets (content type, cache control, ten
+            // limit headers, request id): the map is allocated once, never regrown.
+            headers.reserve(RESPONSE_HEADERS);
+            headers.insert(http::header::CONTENT_TYPE, content_type);
             response
         }
         Err(e) => ApiError::Relay(e).into_response(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use wire::anthropic::{
     chat_request_to_messages, messages_error_to_openai, messages_response_to_chat,
     MessagesToChatStream,
@@ -20,7 +20,9 @@ use crate::pool::UpstreamKey;
 use crate::sse_body::{SseTranslator, TranslatedSse};
 
 /// The Messages API version Tollgate speaks.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_VERSION: HeaderValue = HeaderValue::from_static("2023-06-01");
+const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// `max_tokens` when the client sets none (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -46,14 +48,11 @@ pub async fn call(
             ))
         })?;
     let mut request = http::Request::post(uri.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .header(ACCEPT, "application/json, text/event-stream")
-        .header(
-            "anthropic-version",
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
+        .header(CONTENT_TYPE, transport::JSON)
+        .header(ACCEPT, transport::JSON_OR_EVENTS)
+        .header(ANTHROPIC_VERSION_HEADER, ANTHROPIC_VERSION);
     if let Some(api_key) = key.api_key() {
-        request = request.header("x-api-key", api_key.clone());
+        request = request.header(X_API_KEY, api_key.clone());
     }
     let response = transport::send(client, request, Bytes::from(body), first_byte_timeout).await?;
     if !response.status().is_success() {

@@ -155,9 +155,7 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(count);
         for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-            let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| {
-                H1Error::Header(String::from_utf8_lossy(&head[name_start..name_end]).into_owned())
-            })?;
+            let name = header_name(&head[name_start..name_end])?;
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| H1Error::Header(name.to_string()))?;
             headers.append(name, value);
@@ -171,6 +169,59 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
             framing,
             keep_alive,
         }));
+    }
+}
+
+/// Names providers send that HTTP does not define, built at compile time: parsing one
+/// of these from bytes copies it into a new allocation every time.
+static PROVIDER_HEADERS: [HeaderName; 29] = {
+    const fn n(name: &'static str) -> HeaderName {
+        HeaderName::from_static(name)
+    }
+    [
+        n("x-request-id"),
+        n("request-id"),
+        n("x-ratelimit-limit-requests"),
+        n("x-ratelimit-limit-tokens"),
+        n("x-ratelimit-remaining-requests"),
+        n("x-ratelimit-remaining-tokens"),
+        n("x-ratelimit-reset-requests"),
+        n("x-ratelimit-reset-tokens"),
+        n("openai-processing-ms"),
+        n("openai-organization"),
+        n("openai-project"),
+        n("openai-version"),
+        n("x-envoy-upstream-service-time"),
+        n("anthropic-ratelimit-requests-limit"),
+        n("anthropic-ratelimit-requests-remaining"),
+        n("anthropic-ratelimit-requests-reset"),
+        n("anthropic-ratelimit-tokens-limit"),
+        n("anthropic-ratelimit-tokens-remaining"),
+        n("anthropic-ratelimit-tokens-reset"),
+        n("anthropic-ratelimit-input-tokens-limit"),
+        n("anthropic-ratelimit-input-tokens-remaining"),
+        n("anthropic-ratelimit-input-tokens-reset"),
+        n("anthropic-ratelimit-output-tokens-limit"),
+        n("anthropic-ratelimit-output-tokens-remaining"),
+        n("anthropic-ratelimit-output-tokens-reset"),
+        n("anthropic-organization-id"),
+        n("cf-ray"),
+        n("cf-cache-status"),
+        n("x-robots-tag"),
+    ]
+};
+
+/// A header name from the wire: one of [`PROVIDER_HEADERS`] without a copy, else parsed
+/// (HTTP's own names are constants of the `http` crate either way).
+fn header_name(bytes: &[u8]) -> Result<HeaderName, H1Error> {
+    let known = PROVIDER_HEADERS.iter().find(|known| {
+        let known = known.as_str().as_bytes();
+        known.len() == bytes.len() && known.eq_ignore_ascii_case(bytes)
+    });
+    match known {
+        Some(known) => Ok(known.clone()),
+        None => HeaderName::from_bytes(bytes)
+            .map_err(|_| H1Error::Header(String::from_utf8_lossy(bytes).into_owned())),
     }
 }
 

@@ -20,8 +20,8 @@ pub async fn call(
     first_byte_timeout: Duration,
 ) -> Result<UpstreamReply, UpstreamError> {
     let mut request = http::Request::post(uri.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .header(ACCEPT, "application/json, text/event-stream");
+        .header(CONTENT_TYPE, transport::JSON)
+        .header(ACCEPT, transport::JSON_OR_EVENTS);
     if let Some(auth) = key.authorization() {
         request = request.header(AUTHORIZATION, auth.clone());
     }

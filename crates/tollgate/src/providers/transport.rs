@@ -3,14 +3,20 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HeaderName, RETRY_AFTER};
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http_body_util::{BodyExt, Limited};
 use wire::openai::ErrorEnvelope;
 
 use super::origin::{OriginClient, ResponseBody};
 use super::{UpstreamError, UpstreamErrorKind};
 use crate::pool::{Headroom, UpstreamKey};
+
+/// `application/json`, built once (a `&str` value is copied on every request).
+pub const JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// What adapters accept: a JSON answer or an event stream.
+pub const JSON_OR_EVENTS: HeaderValue =
+    HeaderValue::from_static("application/json, text/event-stream");
 
 /// The largest non-stream upstream answer read.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -48,12 +54,9 @@ pub async fn send(
 
 /// Reads a whole answer body, bounded in size and time.
 pub async fn read_whole(body: ResponseBody, timeout: Duration) -> Result<Bytes, UpstreamError> {
-    match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) => Err(UpstreamError::new(
-            UpstreamErrorKind::BadResponse,
-            format!("the upstream answer broke off: {e}"),
-        )),
+    match tokio::time::timeout(timeout, read_to_end(body, MAX_BODY)).await {
+        Ok(Ok(whole)) => Ok(whole),
+        Ok(Err(why)) => Err(UpstreamError::new(UpstreamErrorKind::BadResponse, why)),
         Err(_) => {
             let waited = timeout.as_millis();
             Err(UpstreamError::new(
@@ -62,6 +65,34 @@ pub async fn read_whole(body: ResponseBody, timeout: Duration) -> Result<Bytes, 
             ))
         }
     }
+}
+
+/// The body's data, at most `max` bytes. An answer that arrives as one frame (the
+/// usual case) is handed on as it is; more frames are joined.
+async fn read_to_end(mut body: ResponseBody, max: usize) -> Result<Bytes, String> {
+    let mut whole = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("the upstream answer broke off: {e}"))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let len = joined.as_ref().map_or(whole.len(), BytesMut::len) + data.len();
+        if len > max {
+            return Err(format!("the upstream answer is longer than {max} bytes"));
+        }
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&data),
+            None if whole.is_empty() => whole = data,
+            None => {
+                let mut both = BytesMut::with_capacity(len);
+                both.extend_from_slice(&whole);
+                both.extend_from_slice(&data);
+                joined = Some(both);
+            }
+        }
+    }
+    Ok(joined.map_or(whole, BytesMut::freeze))
 }
 
 /// The rate-limit header names of a provider family: limit and remaining, for
@@ -236,5 +267,76 @@ mod tests {
         );
         let found = headroom(&h, OPENAI_RATELIMIT_HEADERS).expect("headroom");
         assert_eq!(found.utilization(), Some(0.75));
+    }
+
+    /// A server that answers each request with `parts`, written 30 ms apart.
+    async fn answering(parts: &'static [&'static [u8]]) -> OriginClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base: http::Uri = format!("http://{}/v1", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("uri");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        for part in parts {
+                            if stream.write_all(part).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(30)).await;
+                        }
+                    }
+                });
+            }
+        });
+        OriginClient::new(&base, Duration::from_secs(1)).expect("client")
+    }
+
+    async fn body_of(client: &OriginClient) -> ResponseBody {
+        let request = http::Request::post("/v1/chat/completions").body(Bytes::from_static(b"{}"));
+        let response = client
+            .request(request.expect("request"))
+            .await
+            .expect("answer");
+        response.into_body()
+    }
+
+    const ONE_FRAME: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{\"id\":\"x\"}"];
+
+    #[tokio::test]
+    async fn a_whole_body_is_read_from_one_frame_or_joined_from_many() {
+        let one = answering(ONE_FRAME).await;
+        let whole = read_to_end(body_of(&one).await, 64).await.expect("whole");
+        assert_eq!(&whole[..], b"{\"id\":\"x\"}");
+        let three = answering(&[
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{\"a\r\n",
+            b"5\r\n\":1}\n\r\n",
+            b"2\r\n[]\r\n0\r\n\r\n",
+        ])
+        .await;
+        let whole = read_to_end(body_of(&three).await, 64).await.expect("whole");
+        assert_eq!(&whole[..], b"{\"a\":1}\n[]");
+    }
+
+    #[tokio::test]
+    async fn a_body_longer_than_the_limit_is_refused() {
+        let one = answering(ONE_FRAME).await;
+        let why = read_to_end(body_of(&one).await, 9)
+            .await
+            .expect_err("too long");
+        assert_eq!(why, "the upstream answer is longer than 9 bytes");
+        let two = answering(&[
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n6\r\n123456\r\n",
+            b"6\r\n789012\r\n0\r\n\r\n",
+        ])
+        .await;
+        let why = read_to_end(body_of(&two).await, 10)
+            .await
+            .expect_err("too long");
+        assert_eq!(why, "the upstream answer is longer than 10 bytes");
     }
 }

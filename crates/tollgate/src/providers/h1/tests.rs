@@ -296,3 +296,17 @@ fn a_close_delimited_body_ends_only_when_the_connection_closes() {
     let mut cut = BodyDecoder::new(Framing::Chunked);
     assert_eq!(cut.closed(), Err(()), "a chunked body cut short");
 }
+
+#[test]
+fn provider_header_names_are_the_built_in_ones_in_any_case() {
+    for known in &PROVIDER_HEADERS {
+        let shouted = known.as_str().to_ascii_uppercase();
+        assert_eq!(header_name(shouted.as_bytes()), Ok(known.clone()));
+    }
+    assert_eq!(
+        header_name(b"X-Custom-Thing"),
+        Ok(HeaderName::from_static("x-custom-thing"))
+    );
+    assert_eq!(header_name(b"Content-Type"), Ok(http::header::CONTENT_TYPE));
+    assert!(matches!(header_name(b"bad name"), Err(H1Error::Header(_))));
+}
