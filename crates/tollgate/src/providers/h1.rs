@@ -456,13 +456,14 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
 /// Body pieces joined into one: the first is kept as it is (no copy), later ones are
 /// appended to a copy.
 #[derive(Default)]
-struct Joined {
+pub struct Joined {
     first: Option<Bytes>,
     more: Option<BytesMut>,
 }
 
 impl Joined {
-    fn len(&self) -> usize {
+    /// The bytes joined so far.
+    pub fn len(&self) -> usize {
         match (&self.more, &self.first) {
             (Some(more), _) => more.len(),
             (None, Some(first)) => first.len(),
@@ -470,7 +471,13 @@ impl Joined {
         }
     }
 
-    fn push(&mut self, piece: Bytes) {
+    /// Nothing joined yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends `piece`.
+    pub fn push(&mut self, piece: Bytes) {
         if let Some(more) = &mut self.more {
             more.extend_from_slice(&piece);
         } else if let Some(first) = self.first.take() {
@@ -483,12 +490,19 @@ impl Joined {
         }
     }
 
-    fn finish(self, done: bool) -> Decoded {
-        let data = match (self.more, self.first) {
+    /// The pieces as one, `None` when there were none.
+    pub fn into_bytes(self) -> Option<Bytes> {
+        match (self.more, self.first) {
             (Some(more), _) => Some(more.freeze()),
             (None, first) => first,
-        };
-        Decoded { data, done }
+        }
+    }
+
+    fn finish(self, done: bool) -> Decoded {
+        Decoded {
+            data: self.into_bytes(),
+            done,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::h1::{self, BodyDecoder, H1Error};
+use super::h1::{self, BodyDecoder, H1Error, Joined};
 
 /// A connection as tokio reads and writes it: TCP, or TLS over TCP.
 type Io = TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>;
@@ -317,14 +317,17 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, OriginError>>> {
         let this = &mut *self;
-        let mut joined: Option<Bytes> = None;
+        let mut joined = Joined::default();
+        let frame = |joined: Joined| joined.into_bytes().map(|data| Ok(Frame::data(data)));
         loop {
             let Some(conn) = this.conn.as_mut() else {
                 // Ended (or failed, and already told).
-                return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+                return Poll::Ready(frame(joined));
             };
-            let room = COALESCE_MAX - joined.as_ref().map_or(0, Bytes::len);
-            let decoded = match this.decoder.decode(&mut conn.read, room) {
+            let decoded = match this
+                .decoder
+                .decode(&mut conn.read, COALESCE_MAX - joined.len())
+            {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     this.conn = None;
@@ -332,34 +335,27 @@ impl Body for ResponseBody {
                 }
             };
             if let Some(data) = decoded.data {
-                joined = Some(match joined.take() {
-                    None => data,
-                    Some(before) => [before, data].concat().into(),
-                });
+                joined.push(data);
             }
             if decoded.done {
                 this.release_if_done();
-                return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+                return Poll::Ready(frame(joined));
             }
-            if joined.as_ref().is_some_and(|j| j.len() >= COALESCE_MAX) {
-                return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+            if joined.len() >= COALESCE_MAX {
+                return Poll::Ready(frame(joined));
             }
             // Everything buffered is used: read what else has arrived.
             conn.read.reserve(READ_CHUNK);
             match tokio_util::io::poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.read) {
-                Poll::Pending => {
-                    return match joined {
-                        Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-                        None => Poll::Pending,
-                    };
-                }
+                Poll::Pending if joined.is_empty() => return Poll::Pending,
+                Poll::Pending => return Poll::Ready(frame(joined)),
                 Poll::Ready(Ok(0)) => {
                     let ended = this.decoder.closed().is_ok();
                     this.conn = None;
                     if !ended {
                         return Poll::Ready(Some(Err(OriginError::Closed)));
                     }
-                    return Poll::Ready(joined.map(|data| Ok(Frame::data(data))));
+                    return Poll::Ready(frame(joined));
                 }
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => {

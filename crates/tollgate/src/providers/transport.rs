@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http_body_util::{BodyExt, Limited};
 use wire::openai::ErrorEnvelope;
 
+use super::h1::Joined;
 use super::origin::{OriginClient, ResponseBody};
 use super::{UpstreamError, UpstreamErrorKind};
 use crate::pool::{Headroom, UpstreamKey};
@@ -70,29 +71,18 @@ pub async fn read_whole(body: ResponseBody, timeout: Duration) -> Result<Bytes, 
 /// The body's data, at most `max` bytes. An answer that arrives as one frame (the
 /// usual case) is handed on as it is; more frames are joined.
 async fn read_to_end(mut body: ResponseBody, max: usize) -> Result<Bytes, String> {
-    let mut whole = Bytes::new();
-    let mut joined: Option<BytesMut> = None;
+    let mut whole = Joined::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("the upstream answer broke off: {e}"))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        let len = joined.as_ref().map_or(whole.len(), BytesMut::len) + data.len();
-        if len > max {
+        if whole.len() + data.len() > max {
             return Err(format!("the upstream answer is longer than {max} bytes"));
         }
-        match &mut joined {
-            Some(joined) => joined.extend_from_slice(&data),
-            None if whole.is_empty() => whole = data,
-            None => {
-                let mut both = BytesMut::with_capacity(len);
-                both.extend_from_slice(&whole);
-                both.extend_from_slice(&data);
-                joined = Some(both);
-            }
-        }
+        whole.push(data);
     }
-    Ok(joined.map_or(whole, BytesMut::freeze))
+    Ok(whole.into_bytes().unwrap_or_default())
 }
 
 /// The rate-limit header names of a provider family: limit and remaining, for
