@@ -473,26 +473,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_closed_by_the_server_while_idle_is_replaced() {
-        // Answers one request per connection, then closes it without saying so.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base: http::Uri = format!("http://{}/v1", listener.local_addr().expect("addr"))
-            .parse()
-            .expect("uri");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut buf = vec![0u8; 4096];
-                let _ = stream.read(&mut buf).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-                // Closed after the client has put the connection back in its pool.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                drop(stream);
-            }
-        });
+        // Answers one request per connection, then closes it without saying so, after
+        // the client has put the connection back in its pool.
+        let (base, accepted) = raw_server(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            Duration::from_millis(20),
+        )
+        .await;
         let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
         for _ in 0..3 {
             assert_eq!(&call(&client, &base).await[..], b"ok");
@@ -520,8 +507,8 @@ mod tests {
     }
 
     /// A server that reads one request per connection, writes `answer` as it is and
-    /// closes the connection; counts the connections it accepted.
-    async fn raw_server(answer: &'static [u8]) -> (http::Uri, Arc<AtomicUsize>) {
+    /// closes the connection `linger` later; counts the connections it accepted.
+    async fn raw_server(answer: &'static [u8], linger: Duration) -> (http::Uri, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -532,9 +519,17 @@ mod tests {
                 let mut buf = vec![0u8; 4096];
                 let _ = stream.read(&mut buf).await;
                 let _ = stream.write_all(answer).await;
+                tokio::time::sleep(linger).await;
             }
         });
         (base.parse().expect("uri"), accepted)
+    }
+
+    /// A client of a [`raw_server`] answering `answer`.
+    async fn raw_client(answer: &'static [u8]) -> (OriginClient, http::Uri, Arc<AtomicUsize>) {
+        let (base, accepted) = raw_server(answer, Duration::ZERO).await;
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        (client, base, accepted)
     }
 
     #[tokio::test]
@@ -575,10 +570,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_the_server_closes_is_not_reused() {
-        let (base, accepted) =
-            raw_server(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
+        let (client, base, accepted) =
+            raw_client(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
                 .await;
-        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
         for _ in 0..2 {
             assert_eq!(&call(&client, &base).await[..], b"ok");
             assert_eq!(client.idle_connections(), 0);
@@ -588,16 +582,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_without_length_runs_until_the_server_closes() {
-        let (base, _) = raw_server(b"HTTP/1.1 200 OK\r\n\r\nuntil the end").await;
-        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let (client, base, _) = raw_client(b"HTTP/1.1 200 OK\r\n\r\nuntil the end").await;
         assert_eq!(&call(&client, &base).await[..], b"until the end");
         assert_eq!(client.idle_connections(), 0);
     }
 
     #[tokio::test]
     async fn a_body_cut_short_is_an_error() {
-        let (base, _) = raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf").await;
-        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let (client, base, _) =
+            raw_client(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf").await;
         let response = client.request(post(&base)).await.expect("head");
         let error = response.into_body().collect().await.expect_err("cut short");
         assert!(matches!(error, OriginError::Closed), "{error}");
@@ -606,12 +599,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_that_is_not_http_is_a_protocol_error() {
-        let (base, _) = raw_server(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
-        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let (client, base, _) = raw_client(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
         let error = client.request(post(&base)).await.expect_err("garbage");
         assert!(matches!(error, OriginError::Protocol(_)), "{error}");
-        let (base, _) = raw_server(b"").await;
-        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let (client, base, _) = raw_client(b"").await;
         let error = client.request(post(&base)).await.expect_err("no answer");
         assert!(matches!(error, OriginError::Closed), "{error}");
     }
