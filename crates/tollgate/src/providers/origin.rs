@@ -38,8 +38,9 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError {
     /// No connection could be opened (DNS, TCP, TLS, connect timeout).
-    #[error("cannot connect: {0}")]
-    Connect(Box<dyn std::error::Error + Send + Sync>),
+    /// (The cause is the error's source, so that its own causes are reported too.)
+    #[error("cannot connect")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Reading or writing the connection failed.
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),

@@ -329,4 +329,24 @@ mod tests {
             .expect_err("too long");
         assert_eq!(why, "the upstream answer is longer than 10 bytes");
     }
+
+    #[tokio::test]
+    async fn an_unreachable_upstream_says_why() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base: http::Uri = format!("http://{}/v1", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("uri");
+        drop(listener);
+        let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
+        let request = http::Request::post("/v1/chat/completions");
+        let error = send(&client, request, Bytes::new(), Duration::from_secs(1))
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(error.kind, UpstreamErrorKind::Connect);
+        assert!(
+            error.message.to_lowercase().contains("refused"),
+            "the OS's reason is kept: {}",
+            error.message
+        );
+    }
 }
