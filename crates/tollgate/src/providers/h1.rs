@@ -3,6 +3,8 @@
 //! (`content-length`, `chunked`, or until the connection closes). [`super::origin`]
 //! does the I/O.
 
+use std::io::Write;
+
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
@@ -62,8 +64,8 @@ pub fn encode_request(
     }
     let has_body = body_len > 0 || !matches!(*method, Method::GET | Method::HEAD);
     if has_body {
-        let mut digits = [0u8; 20];
-        line(out, b"content-length", format_len(body_len, &mut digits));
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "content-length: {body_len}\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -73,20 +75,6 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn format_len(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[at..]
 }
 
 /// How a response body is delimited.
