@@ -335,15 +335,14 @@ impl BodyDecoder {
         }
     }
 
-    /// The connection closed: the end of an until-close body, otherwise too early.
-    pub fn closed(&mut self) -> Result<(), ()> {
-        match self.state {
-            State::UntilClose | State::Done => {
-                self.state = State::Done;
-                Ok(())
-            }
-            _ => Err(()),
+    /// The connection closed: true when that ends the body (an until-close body),
+    /// false when it came too early.
+    pub fn closed(&mut self) -> bool {
+        let ended = matches!(self.state, State::UntilClose | State::Done);
+        if ended {
+            self.state = State::Done;
         }
+        ended
     }
 
     /// Takes the body bytes at the start of `buf`, at most about `max` of them joined

@@ -351,7 +351,7 @@ impl Body for ResponseBody {
                 Poll::Pending if joined.is_empty() => return Poll::Pending,
                 Poll::Pending => return Poll::Ready(frame(joined)),
                 Poll::Ready(Ok(0)) => {
-                    let ended = this.decoder.closed().is_ok();
+                    let ended = this.decoder.closed();
                     this.conn = None;
                     if !ended {
                         return Poll::Ready(Some(Err(OriginError::Closed)));

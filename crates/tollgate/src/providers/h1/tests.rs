@@ -300,13 +300,13 @@ fn a_close_delimited_body_ends_only_when_the_connection_closes() {
     let decoded = decoder.decode(&mut buf, usize::MAX).expect("valid");
     assert_eq!(decoded.data.as_deref(), Some(&b"partial"[..]));
     assert!(!decoded.done);
-    assert_eq!(decoder.closed(), Ok(()));
+    assert!(decoder.closed());
     assert!(decoder.is_done());
 
     let mut cut = BodyDecoder::new(Framing::Length(10));
-    assert_eq!(cut.closed(), Err(()), "a length body cut short");
+    assert!(!cut.closed(), "a length body cut short");
     let mut cut = BodyDecoder::new(Framing::Chunked);
-    assert_eq!(cut.closed(), Err(()), "a chunked body cut short");
+    assert!(!cut.closed(), "a chunked body cut short");
 }
 
 #[test]
