@@ -66,10 +66,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve { .. });
     init_tracing(serving);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_builder().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -77,6 +74,24 @@ pub fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(cli))
+}
+
+/// The async runtime for the CPUs this process may use: one thread that runs every
+/// task when that is a single CPU (a one-core container, a pinned process), where a
+/// work-stealing pool would only add cross-thread bookkeeping to every wake-up; a
+/// worker per CPU otherwise (or as many as `TOKIO_WORKER_THREADS` says).
+fn runtime_builder() -> tokio::runtime::Builder {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if one_thread(cpus, std::env::var_os("TOKIO_WORKER_THREADS").is_some()) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+}
+
+/// True when the runtime should be a single thread: one CPU, and no worker count set.
+fn one_thread(cpus: usize, worker_threads_set: bool) -> bool {
+    cpus == 1 && !worker_threads_set
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -130,4 +145,17 @@ fn init_tracing(serving: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_thread;
+
+    #[test]
+    fn one_cpu_runs_one_thread_unless_workers_are_set() {
+        assert!(one_thread(1, false));
+        assert!(!one_thread(1, true), "TOKIO_WORKER_THREADS is honoured");
+        assert!(!one_thread(2, false));
+        assert!(!one_thread(16, false));
+    }
 }
