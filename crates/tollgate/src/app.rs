@@ -156,6 +156,7 @@ pub async fn start(
         usage_rx,
         spool,
         usage.counters(),
+        writer::FLUSH_EVERY,
         writer_stop.clone(),
     ));
     let background_stop = CancellationToken::new();

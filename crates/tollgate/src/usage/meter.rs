@@ -333,7 +333,7 @@ mod tests {
     use super::*;
     use http_body_util::{BodyExt, StreamBody};
 
-    fn sink() -> (UsageSink, tokio::sync::mpsc::Receiver<UsageRow>) {
+    fn sink() -> (UsageSink, crate::usage::queue::UsageQueue) {
         UsageSink::new(16, None)
     }
 

@@ -14,12 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::queue::UsageCounters;
+use super::queue::{UsageCounters, UsageQueue};
 use super::spool::Spool;
 use super::UsageRow;
 use crate::store::{Store, StoreError};
@@ -77,11 +76,18 @@ struct Writer {
 }
 
 /// Runs until `stop` is cancelled and the queue is empty (or every sender is gone).
+///
+/// With nothing collected the writer waits for the first row; while it collects a
+/// batch it is not woken by each row, only by a whole batch waiting in the queue
+/// ([`UsageQueue::batch_ready`]), by its flush tick (every `flush_every`, normally
+/// [`FLUSH_EVERY`]: a row waits at most that long) or by the end of the write in
+/// flight.
 pub async fn run(
     store: Store,
-    mut rx: mpsc::Receiver<UsageRow>,
+    mut queue: UsageQueue,
     spool: Spool,
     counters: Arc<UsageCounters>,
+    flush_every: Duration,
     stop: CancellationToken,
 ) {
     let mut writer = Writer {
@@ -96,36 +102,57 @@ pub async fn run(
         tracing::warn!(spool = %writer.spool.path().display(), bytes = writer.spool.pending_bytes(), "usage rows wait in the spool from an earlier run; replaying them");
     }
     let mut batch: Vec<UsageRow> = Vec::with_capacity(BATCH_MAX);
-    let mut deadline: Option<Instant> = None;
+    let batch_ready = queue.batch_ready();
+    let tick = tokio::time::sleep(flush_every);
+    tokio::pin!(tick);
     loop {
-        let idle_tick = Instant::now() + FLUSH_EVERY;
-        let room = BATCH_MAX - batch.len();
+        let collecting = !batch.is_empty();
+        let mut ticked = false;
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
             done = finished(&mut writer.in_flight) => writer.write_done(done),
-            n = rx.recv_many(&mut batch, room), if room > 0 => {
+            n = queue.recv_many(&mut batch, BATCH_MAX), if !collecting => {
                 if n == 0 {
                     break; // every sender is gone
                 }
-                deadline.get_or_insert(Instant::now() + FLUSH_EVERY);
             }
-            _ = tokio::time::sleep_until(deadline.unwrap_or(idle_tick)) => {}
+            () = batch_ready.notified(), if collecting => {}
+            () = &mut tick => {
+                tick.as_mut().reset(Instant::now() + flush_every);
+                ticked = true;
+            }
         }
-        let due = deadline.is_some_and(|d| Instant::now() >= d);
-        if batch.len() >= BATCH_MAX || (due && !batch.is_empty()) {
+        // Whole batches of what is queued now go to the next write; the rest is
+        // collected until the tick.
+        let mut closed = false;
+        loop {
+            let room = BATCH_MAX - batch.len();
+            match queue.take_queued(&mut batch, room) {
+                None => closed = true,
+                Some(_) if batch.len() == BATCH_MAX => {
+                    writer.take(&mut batch);
+                    continue;
+                }
+                Some(_) => {}
+            }
+            break;
+        }
+        if ticked || closed {
             writer.take(&mut batch);
-            deadline = None;
         }
         writer.start_write();
-        if rx.len() < BATCH_MAX {
+        if queue.len() < BATCH_MAX {
             writer.start_replay();
+        }
+        if closed {
+            break; // every sender is gone
         }
     }
     // Shutting down (or every sender gone): take what is still queued, then write it
     // and empty the spool while the database takes it.
-    rx.close();
-    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {}
+    queue.close();
+    while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {}
     writer.take(&mut batch);
     writer.settle_in_flight().await;
     writer.resting_until = None;
@@ -306,5 +333,116 @@ impl Writer {
             );
         }
         self.spawn_write(chunk.rows, Job::Replay { end: chunk.end });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::UsageSink;
+
+    /// A writer on a fresh SQLite file, flushing every `flush_every`.
+    struct Running {
+        sink: UsageSink,
+        store: Store,
+        stop: CancellationToken,
+        task: JoinHandle<()>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn start(flush_every: Duration) -> Running {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.expect("opens");
+        let spool = Spool::open(&dir.path().join("t.spool")).expect("spool");
+        let (sink, queue) = UsageSink::new(4 * BATCH_MAX, None);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(
+            store.clone(),
+            queue,
+            spool,
+            sink.counters(),
+            flush_every,
+            stop.clone(),
+        ));
+        Running {
+            sink,
+            store,
+            stop,
+            task,
+            _dir: dir,
+        }
+    }
+
+    fn record(sink: &UsageSink, rows: std::ops::Range<usize>) {
+        for i in rows {
+            sink.record(UsageRow {
+                request_id: format!("req_{i:08}").into(),
+                endpoint: "/v1/chat/completions".into(),
+                status: 200,
+                ..UsageRow::default()
+            });
+        }
+    }
+
+    async fn stored(store: &Store) -> usize {
+        store.list_usage(10_000).await.expect("reads").len()
+    }
+
+    /// Polls until `want` rows are stored; false after five seconds.
+    async fn stored_soon(store: &Store, want: usize) -> bool {
+        for _ in 0..500 {
+            if stored(store).await >= want {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_whole_batch_is_written_without_waiting_for_the_tick() {
+        // A tick that never comes in the test: only the batch signal can start writes.
+        let w = start(Duration::from_secs(3600)).await;
+        record(&w.sink, 0..BATCH_MAX + 10);
+        assert!(
+            stored_soon(&w.store, BATCH_MAX).await,
+            "a full batch is written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            stored(&w.store).await,
+            BATCH_MAX,
+            "the rest waits for the tick"
+        );
+        // Shutdown writes what is left.
+        w.stop.cancel();
+        w.task.await.expect("writer ends");
+        assert_eq!(stored(&w.store).await, BATCH_MAX + 10);
+    }
+
+    #[tokio::test]
+    async fn a_few_rows_are_written_at_the_tick() {
+        let w = start(Duration::from_millis(50)).await;
+        record(&w.sink, 0..3);
+        assert!(stored_soon(&w.store, 3).await, "written at the tick");
+        // And again after an idle spell.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        record(&w.sink, 3..5);
+        assert!(stored_soon(&w.store, 5).await, "written at a later tick");
+        w.stop.cancel();
+        w.task.await.expect("writer ends");
+    }
+
+    #[tokio::test]
+    async fn the_writer_ends_when_every_sink_is_gone_and_writes_what_was_queued() {
+        let w = start(Duration::from_secs(3600)).await;
+        record(&w.sink, 0..7);
+        drop(w.sink);
+        tokio::time::timeout(Duration::from_secs(5), w.task)
+            .await
+            .expect("ends without a stop")
+            .expect("writer ends");
+        assert_eq!(stored(&w.store).await, 7);
     }
 }
