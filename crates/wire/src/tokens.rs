@@ -35,25 +35,44 @@ struct Counter {
     run: u32,
 }
 
+/// How the counting rule sees an ASCII byte (see [`ASCII_CLASS`]).
+const ALNUM: u8 = 0;
+const SPACE: u8 = 1;
+const PUNCT: u8 = 2;
+const NON_ASCII: u8 = 3;
+
+/// The class of every byte: ASCII letters and digits, white space (as
+/// `char::is_whitespace` has it for ASCII: tab to carriage return and space), other
+/// ASCII, and the bytes of multi-byte characters.
+static ASCII_CLASS: [u8; 256] = {
+    let mut table = [NON_ASCII; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        table[b] = if byte.is_ascii_alphanumeric() {
+            ALNUM
+        } else if matches!(byte, b' ' | b'\t'..=b'\r') {
+            SPACE
+        } else {
+            PUNCT
+        };
+        b += 1;
+    }
+    table
+};
+
 impl Counter {
     fn feed_str(&mut self, text: &str) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            let b = bytes[i];
-            if b.is_ascii() {
-                // The same classes as `char`'s methods give for ASCII; note that
-                // `char::is_whitespace` includes U+000B, `u8::is_ascii_whitespace` not.
-                if b.is_ascii_alphanumeric() {
-                    self.run += 1;
-                } else {
-                    self.end_run();
-                    if !matches!(b, b' ' | b'\t'..=b'\r') {
-                        self.tokens = self.tokens.saturating_add(1);
-                    }
-                }
-                i += 1;
-            } else {
+            // ASCII without branches on the text: a run of letters and digits costs a
+            // token at its 1st, 5th, 9th… character, punctuation one each.
+            let (tokens, run, ascii) = count_ascii(&bytes[i..], self.run);
+            self.tokens = self.tokens.saturating_add(tokens);
+            self.run = run;
+            i += ascii;
+            if i < bytes.len() {
                 // `text` is a str, so a character starts here.
                 let Some(ch) = text[i..].chars().next() else {
                     break;
@@ -84,6 +103,32 @@ impl Counter {
         self.end_run();
         self.tokens
     }
+}
+
+/// Counts the leading ASCII of `bytes`, continuing a run of `run` letters and digits
+/// whose tokens are already counted: the tokens it adds, the run it ends in (its
+/// tokens counted too), and how many bytes were ASCII.
+fn count_ascii(bytes: &[u8], mut run: u32) -> (u32, u32, usize) {
+    // `Counter::run` holds a run whose tokens are not yet counted (they are counted
+    // when it ends); here a run's tokens are counted as it grows. So the run carried
+    // in counts as if its tokens were in (they are added), and the run carried out
+    // as if they were not (they are taken back).
+    let mut tokens: u32 = run.div_ceil(4);
+    let mut used = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        let class = ASCII_CLASS[usize::from(b)];
+        if class == NON_ASCII {
+            used = i;
+            break;
+        }
+        let alnum = u32::from(class == ALNUM);
+        run = (run + 1) * alnum;
+        // A token at the 1st, 5th, 9th… character of a run; one per punctuation mark.
+        tokens = tokens
+            .wrapping_add(alnum & u32::from(run % 4 == 1))
+            .wrapping_add(u32::from(class == PUNCT));
+    }
+    (tokens.wrapping_sub(run.div_ceil(4)), run, used)
 }
 
 #[cfg(test)]
@@ -136,6 +181,22 @@ mod tests {
             let lossy = String::from_utf8_lossy(bytes);
             assert_eq!(count_bytes(bytes), reference(&lossy), "{lossy:?}");
             assert_eq!(count(&lossy), reference(&lossy), "{lossy:?}");
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_mixed_text_counts_as_the_char_rule_says() {
+        // Runs that cross multi-byte letters, long runs, punctuation, white space.
+        let text =
+            "Hello, wörld! abcdefghijklm 12345678 x-y_z café日本語abcde \u{a0}é{\"k\":[1,2]}\tend";
+        for (i, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            let prefix = &text[..i];
+            assert_eq!(count(prefix), reference(prefix), "{prefix:?}");
+            assert_eq!(
+                count_bytes(prefix.as_bytes()),
+                reference(prefix),
+                "{prefix:?}"
+            );
         }
     }
 
