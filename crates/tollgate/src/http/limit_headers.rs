@@ -2,7 +2,6 @@
 //! `X-RateLimit-{Limit,Remaining}-{Minute,Hour}` and OpenAI's
 //! `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -85,30 +84,35 @@ struct Values {
 }
 
 impl Values {
-    fn push(&mut self, name: HeaderName, write: impl FnOnce(&mut BytesMut) -> std::fmt::Result) {
+    /// Adds a header whose value `write` puts into `text`.
+    fn push(&mut self, name: HeaderName, write: impl FnOnce(&mut BytesMut)) {
         if self.spans.is_empty() {
             self.text.reserve(MAX_VALUES * 12);
             self.spans.reserve(MAX_VALUES);
         }
         let start = self.text.len();
-        if write(&mut self.text).is_ok() {
-            self.spans.push((name, start, self.text.len()));
-        } else {
-            self.text.truncate(start);
-        }
+        write(&mut self.text);
+        self.spans.push((name, start, self.text.len()));
     }
 
     fn number(&mut self, name: HeaderName, n: u64) {
-        self.push(name, |text| write!(text, "{n}"));
+        self.push(name, |text| put_number(text, n));
     }
 
     /// OpenAI's reset format: `45s`, `6m0s`, `2h3m0s`.
     fn duration(&mut self, name: HeaderName, seconds: u64) {
         let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-        self.push(name, |text| match (h, m) {
-            (0, 0) => write!(text, "{s}s"),
-            (0, _) => write!(text, "{m}m{s}s"),
-            _ => write!(text, "{h}h{m}m{s}s"),
+        self.push(name, |text| {
+            if h > 0 {
+                put_number(text, h);
+                text.extend_from_slice(b"h");
+            }
+            if h > 0 || m > 0 {
+                put_number(text, m);
+                text.extend_from_slice(b"m");
+            }
+            put_number(text, s);
+            text.extend_from_slice(b"s");
         });
     }
 
@@ -121,6 +125,11 @@ impl Values {
             }
         }
     }
+}
+
+/// Writes `n` in decimal (itoa: `core::fmt` costs more than the headers' other work).
+fn put_number(text: &mut BytesMut, n: u64) {
+    text.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 #[cfg(test)]
