@@ -4,6 +4,7 @@
 //! does the I/O.
 
 use std::io::Write;
+use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
@@ -103,9 +104,16 @@ pub struct Head {
 /// 1xx answers before it); `None` while the head is incomplete.
 pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, H1Error> {
     loop {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        let len = match response.parse(buf) {
+        // Uninitialised: zeroing a hundred fields for every answer costs more than
+        // parsing the dozen it has.
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut fields,
+        );
+        let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
                 return Err(H1Error::HeadTooLarge)
@@ -128,21 +136,25 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
         };
         // Where each field is in the head, so that values share its bytes.
         let base = buf.as_ptr() as usize;
-        let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
         let count = response.headers.len();
+        // Offsets within the head (refused long before 4 GiB).
+        let offset = |ptr: *const u8| (ptr as usize - base) as u32;
         for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-            let name = field.name.as_ptr() as usize - base;
-            let value = field.value.as_ptr() as usize - base;
+            let name = offset(field.name.as_ptr());
+            let value = offset(field.value.as_ptr());
             *span = (
                 name,
-                name + field.name.len(),
+                name + field.name.len() as u32,
                 value,
-                value + field.value.len(),
+                value + field.value.len() as u32,
             );
         }
         let head = buf.split_to(len).freeze();
         let mut headers = HeaderMap::with_capacity(count);
         for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+            let (name_start, name_end) = (name_start as usize, name_end as usize);
+            let (value_start, value_end) = (value_start as usize, value_end as usize);
             let name = header_name(&head[name_start..name_end])?;
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| H1Error::Header(name.to_string()))?;
