@@ -4,7 +4,6 @@
 pub mod anthropic;
 pub mod client;
 pub mod error;
-mod h1;
 pub mod openai;
 pub mod origin;
 mod reply;

@@ -1,7 +1,7 @@
 //! The HTTP/1.1 client of one provider: keep-alive connections to its one origin,
 //! each used by one call at a time and driven by that call's task. The request goes
 //! out in one write; the answer's head and body are read straight off the connection
-//! ([`super::h1`] parses them), and the connection goes back to the pool when the body
+//! ([`crate::h1`] parses them), and the connection goes back to the pool when the body
 //! has ended. No task, channel or waker sits between the call and its socket (hyper's
 //! client sends every request through a channel to the connection's dispatcher).
 
@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::h1::{self, BodyDecoder, H1Error, Joined};
+use crate::h1::{self, BodyDecoder, H1Error, Joined};
 
 /// A connection as tokio reads and writes it: TCP, or TLS over TCP.
 type Io = TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>;

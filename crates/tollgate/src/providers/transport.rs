@@ -8,9 +8,9 @@ use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http_body_util::{BodyExt, Limited};
 use wire::openai::ErrorEnvelope;
 
-use super::h1::Joined;
 use super::origin::{OriginClient, ResponseBody};
 use super::{UpstreamError, UpstreamErrorKind};
+use crate::h1::Joined;
 use crate::pool::{Headroom, UpstreamKey};
 
 /// `application/json`, built once (a `&str` value is copied on every request).

@@ -1,3 +1,8 @@
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use super::body::MAX_CHUNK_LINE;
+use super::client::{header_name, PROVIDER_HEADERS};
 use super::*;
 
 fn head_of(bytes: &[u8]) -> (Head, BytesMut) {
