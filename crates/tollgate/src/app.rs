@@ -210,9 +210,10 @@ pub async fn start(
     // Alert rules, evaluated every alerts.evaluate_every_s.
     let alerts = tokio::spawn(crate::alerts::run(gateway.clone(), background_stop.clone()));
     let service = crate::http::service(gateway.clone());
+    let limits = crate::http::server_limits(&gateway.config);
     let signal = stop.clone();
     let task = tokio::spawn(async move {
-        crate::http::server::serve(listener, service, signal, grace).await;
+        crate::http::server::serve(listener, service, signal, grace, limits).await;
         background_stop.cancel();
         let _ = refresher.await;
         let _ = aggregates.await;

@@ -10,14 +10,15 @@ pub(super) const MAX_CHUNK_LINE: usize = 4 * 1024;
 /// The largest trailer section skipped after a chunked body, in bytes.
 const MAX_TRAILERS: usize = 64 * 1024;
 
-/// How a response body is delimited.
+/// How a body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// `content-length` bytes (no body at all for 0, a HEAD request, 204 and 304).
+    /// `content-length` bytes (none at all for 0: also a response to HEAD, a 204 or a
+    /// 304, and a request without either framing header).
     Length(u64),
     /// The chunked transfer coding.
     Chunked,
-    /// Everything until the server closes the connection.
+    /// Everything until the server closes the connection (responses only).
     UntilClose,
 }
 

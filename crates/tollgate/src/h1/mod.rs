@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod client;
+pub mod server;
 
 pub use body::{BodyDecoder, Decoded, Framing, Joined};
 pub use client::{encode_request, parse_head, Head};

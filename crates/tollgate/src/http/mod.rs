@@ -108,6 +108,18 @@ pub fn service(state: AppState) -> layers::WithRequestId<dispatch::Dispatch> {
     )
 }
 
+/// The most a request body may be for the routes outside the client API (axum's
+/// default body limit, which their extractors apply).
+const OTHER_ROUTES_MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// What the server reads per request for `config`: bodies up to the larger of the
+/// client API's limit and the other routes'.
+pub fn server_limits(config: &crate::config::Config) -> server::ServerLimits {
+    server::ServerLimits {
+        max_body: config.server.max_body_bytes.max(OTHER_ROUTES_MAX_BODY),
+    }
+}
+
 /// Every route the gateway serves (request ids are given outside it, by [`service`]).
 pub fn router(state: AppState) -> Router {
     let mut client_api = Router::new();
