@@ -423,7 +423,12 @@ test("logs filter by key and status, page by cursor, and open a call's details",
   await page.selectOption("form[data-form=log-filters] select[name=status]", "4xx");
   await page.click("form[data-form=log-filters] button[type=submit]");
   await page.waitForFunction(() => location.hash.includes("status=4xx"));
-  await page.waitForSelector("table.logs tbody tr[data-request]");
+  // The filtered rows replace the others once the page has fetched them: wait for
+  // that, not for any row (the unfiltered ones may still be shown).
+  await page.waitForFunction(() => {
+    const tds = [...document.querySelectorAll("table.logs tbody tr[data-request] td:nth-child(2)")];
+    return tds.length > 0 && tds.every((t) => /^4\d\d$/.test(t.textContent));
+  });
   const statuses = await page.$$eval("table.logs tbody tr[data-request] td:nth-child(2)", (tds) => tds.map((t) => t.textContent));
   assert.ok(statuses.length > 0 && statuses.every((s) => /^4\d\d$/.test(s)), statuses.join(","));
 
