@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::mem::MaybeUninit;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::{Framing, H1Error, MAX_HEAD};
 
@@ -19,7 +19,7 @@ const MAX_HEADERS: usize = 100;
 pub fn encode_request(
     method: &Method,
     target: &str,
-    headers: &HeaderMap,
+    headers: &[(HeaderName, HeaderValue)],
     host: &HeaderValue,
     body_len: usize,
     out: &mut Vec<u8>,
@@ -28,7 +28,7 @@ pub fn encode_request(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(HOST) {
+    if !headers.iter().any(|(name, _)| name == HOST) {
         line(out, HOST.as_str().as_bytes(), host.as_bytes());
     }
     for (name, value) in headers {
@@ -52,12 +52,73 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A response head's fields as slices of its bytes. No map is built: an answer is
+/// asked for a handful of fields, which a scan of its dozen finds sooner than a map
+/// is filled.
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    head: Bytes,
+    /// Where each field's name and value are in `head`.
+    spans: Vec<[u32; 4]>,
+}
+
+impl Fields {
+    /// The fields, in order: name and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans
+            .iter()
+            .map(|&[name, name_end, value, value_end]| {
+                (
+                    &self.head[name as usize..name_end as usize],
+                    &self.head[value as usize..value_end as usize],
+                )
+            })
+    }
+
+    /// Every value of the field `name` (ASCII, matched without regard to case).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of the field `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of `name` as text, trimmed; `None` when absent or not UTF-8.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        std::str::from_utf8(self.get(name)?).ok().map(str::trim)
+    }
+
+    /// The first value of `name` as a header value sharing the head's bytes.
+    pub fn value(&self, name: &str) -> Option<HeaderValue> {
+        let [_, _, value, value_end] = *self.spans.iter().find(|[n, n_end, _, _]| {
+            self.head[*n as usize..*n_end as usize].eq_ignore_ascii_case(name.as_bytes())
+        })?;
+        HeaderValue::from_maybe_shared(self.head.slice(value as usize..value_end as usize)).ok()
+    }
+
+    /// How many fields there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
 /// A parsed response head.
 #[derive(Debug)]
 pub struct Head {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: Fields,
     pub framing: Framing,
     /// The connection may carry another request once this body has been read.
     pub keep_alive: bool,
@@ -99,30 +160,26 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
         };
         // Where each field is in the head, so that values share its bytes.
         let base = buf.as_ptr() as usize;
-        let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-        let count = response.headers.len();
         // Offsets within the head (refused long before 4 GiB).
         let offset = |ptr: *const u8| (ptr as usize - base) as u32;
-        for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-            let name = offset(field.name.as_ptr());
-            let value = offset(field.value.as_ptr());
-            *span = (
-                name,
-                name + field.name.len() as u32,
-                value,
-                value + field.value.len() as u32,
-            );
-        }
-        let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
-        for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-            let (name_start, name_end) = (name_start as usize, name_end as usize);
-            let (value_start, value_end) = (value_start as usize, value_end as usize);
-            let name = header_name(&head[name_start..name_end])?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
-                .map_err(|_| H1Error::Header(name.to_string()))?;
-            headers.append(name, value);
-        }
+        let spans = response
+            .headers
+            .iter()
+            .map(|field| {
+                let name = offset(field.name.as_ptr());
+                let value = offset(field.value.as_ptr());
+                [
+                    name,
+                    name + field.name.len() as u32,
+                    value,
+                    value + field.value.len() as u32,
+                ]
+            })
+            .collect();
+        let headers = Fields {
+            head: buf.split_to(len).freeze(),
+            spans,
+        };
         let framing = framing(status, &headers, head_request)?;
         let keep_alive = framing != Framing::UntilClose && keep_alive(version, &headers);
         return Ok(Some(Head {
@@ -135,65 +192,8 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
     }
 }
 
-/// Names providers send that HTTP does not define, built at compile time: parsing one
-/// of these from bytes copies it into a new allocation every time.
-pub(super) static PROVIDER_HEADERS: [HeaderName; 29] = {
-    const fn n(name: &'static str) -> HeaderName {
-        HeaderName::from_static(name)
-    }
-    [
-        n("x-request-id"),
-        n("request-id"),
-        n("x-ratelimit-limit-requests"),
-        n("x-ratelimit-limit-tokens"),
-        n("x-ratelimit-remaining-requests"),
-        n("x-ratelimit-remaining-tokens"),
-        n("x-ratelimit-reset-requests"),
-        n("x-ratelimit-reset-tokens"),
-        n("openai-processing-ms"),
-        n("openai-organization"),
-        n("openai-project"),
-        n("openai-version"),
-        n("x-envoy-upstream-service-time"),
-        n("anthropic-ratelimit-requests-limit"),
-        n("anthropic-ratelimit-requests-remaining"),
-        n("anthropic-ratelimit-requests-reset"),
-        n("anthropic-ratelimit-tokens-limit"),
-        n("anthropic-ratelimit-tokens-remaining"),
-        n("anthropic-ratelimit-tokens-reset"),
-        n("anthropic-ratelimit-input-tokens-limit"),
-        n("anthropic-ratelimit-input-tokens-remaining"),
-        n("anthropic-ratelimit-input-tokens-reset"),
-        n("anthropic-ratelimit-output-tokens-limit"),
-        n("anthropic-ratelimit-output-tokens-remaining"),
-        n("anthropic-ratelimit-output-tokens-reset"),
-        n("anthropic-organization-id"),
-        n("cf-ray"),
-        n("cf-cache-status"),
-        n("x-robots-tag"),
-    ]
-};
-
-/// A header name from the wire: one of [`PROVIDER_HEADERS`] without a copy, else parsed
-/// (HTTP's own names are constants of the `http` crate either way).
-pub(super) fn header_name(bytes: &[u8]) -> Result<HeaderName, H1Error> {
-    let known = PROVIDER_HEADERS.iter().find(|known| {
-        let known = known.as_str().as_bytes();
-        known.len() == bytes.len() && known.eq_ignore_ascii_case(bytes)
-    });
-    match known {
-        Some(known) => Ok(known.clone()),
-        None => HeaderName::from_bytes(bytes)
-            .map_err(|_| H1Error::Header(String::from_utf8_lossy(bytes).into_owned())),
-    }
-}
-
 /// The body's framing (RFC 9112 §6.3).
-fn framing(
-    status: StatusCode,
-    headers: &HeaderMap,
-    head_request: bool,
-) -> Result<Framing, H1Error> {
+fn framing(status: StatusCode, headers: &Fields, head_request: bool) -> Result<Framing, H1Error> {
     if head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -201,12 +201,8 @@ fn framing(
     {
         return Ok(Framing::Length(0));
     }
-    if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-        let final_coding = last
-            .as_bytes()
-            .rsplit(|&b| b == b',')
-            .next()
-            .unwrap_or_default();
+    if let Some(last) = headers.get_all(TRANSFER_ENCODING.as_str()).last() {
+        let final_coding = last.rsplit(|&b| b == b',').next().unwrap_or_default();
         return Ok(
             if final_coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
                 Framing::Chunked
@@ -216,8 +212,8 @@ fn framing(
         );
     }
     let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
+    for value in headers.get_all(CONTENT_LENGTH.as_str()) {
+        for part in value.split(|&b| b == b',') {
             let part = part.trim_ascii();
             if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
                 return Err(H1Error::ContentLength);
@@ -236,10 +232,10 @@ fn framing(
 }
 
 /// Whether the server lets the connection carry another request.
-fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+fn keep_alive(version: Version, headers: &Fields) -> bool {
     let mut keep = version == Version::HTTP_11;
-    for value in headers.get_all(CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
+    for value in headers.get_all(CONNECTION.as_str()) {
+        for token in value.split(|&b| b == b',') {
             let token = token.trim_ascii();
             if token.eq_ignore_ascii_case(b"close") {
                 return false;

@@ -10,7 +10,7 @@ pub mod client;
 pub mod server;
 
 pub use body::{BodyDecoder, Decoded, Framing, Joined};
-pub use client::{encode_request, parse_head, Head};
+pub use client::{encode_request, parse_head, Fields, Head};
 
 /// The largest head read (a response head by the client, a request head by the
 /// server), in bytes.
@@ -25,9 +25,6 @@ pub enum H1Error {
     /// The head did not end within [`MAX_HEAD`] bytes.
     #[error("the response head is longer than {MAX_HEAD} bytes")]
     HeadTooLarge,
-    /// A header name or value that HTTP does not allow.
-    #[error("invalid header in the response: {0}")]
-    Header(String),
     /// `content-length` is not one number (or several equal ones).
     #[error("invalid content-length in the response")]
     ContentLength,

@@ -12,7 +12,7 @@ use wire::anthropic::{
     MessagesToChatStream,
 };
 
-use super::origin::OriginClient;
+use super::origin::{OriginClient, OriginRequest};
 use super::{
     transport, Call, Endpoint, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply,
 };
@@ -47,17 +47,31 @@ pub async fn call(
                 e.message
             ))
         })?;
-    let mut request = http::Request::post(uri.clone())
-        .header(CONTENT_TYPE, transport::JSON)
-        .header(ACCEPT, transport::JSON_OR_EVENTS)
-        .header(ANTHROPIC_VERSION_HEADER, ANTHROPIC_VERSION);
-    if let Some(api_key) = key.api_key() {
-        request = request.header(X_API_KEY, api_key.clone());
-    }
-    let response = transport::send(client, request, Bytes::from(body), first_byte_timeout).await?;
-    if !response.status().is_success() {
+    // The key last, left out for a keyless server.
+    let api_key = key.api_key();
+    let headers = [
+        (CONTENT_TYPE, transport::JSON),
+        (ACCEPT, transport::JSON_OR_EVENTS),
+        (ANTHROPIC_VERSION_HEADER, ANTHROPIC_VERSION),
+        (
+            X_API_KEY,
+            api_key.cloned().unwrap_or(HeaderValue::from_static("")),
+        ),
+    ];
+    let request = OriginRequest {
+        method: http::Method::POST,
+        target: uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: if api_key.is_some() {
+            &headers[..]
+        } else {
+            &headers[..3]
+        },
+        body: Bytes::from(body),
+    };
+    let answer = transport::send(client, request, first_byte_timeout).await?;
+    if !answer.status.is_success() {
         return Err(transport::error_answer(
-            response,
+            answer,
             key,
             first_byte_timeout,
             messages_error_to_openai,
@@ -66,9 +80,9 @@ pub async fn call(
     }
     let created = chrono::Utc::now().timestamp().max(0) as u64;
     let json = HeaderValue::from_static("application/json");
-    let (parts, body) = response.into_parts();
-    let status = parts.status.as_u16();
-    let headroom = transport::headroom(&parts.headers, transport::ANTHROPIC_RATELIMIT_HEADERS);
+    let status = answer.status.as_u16();
+    let headroom = transport::headroom(&answer.headers, transport::ANTHROPIC_RATELIMIT_HEADERS);
+    let body = answer.body;
     if call.stream {
         // Always with the usage chunk: the meter reads it (and removes it when the
         // client did not ask for it).

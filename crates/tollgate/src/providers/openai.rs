@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::HeaderValue;
 use wire::openai::{read_usage, ErrorEnvelope};
 
-use super::origin::OriginClient;
+use super::origin::{OriginClient, OriginRequest};
 use super::{transport, Call, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply};
 use crate::pool::UpstreamKey;
 
@@ -19,22 +20,35 @@ pub async fn call(
     call: &Call<'_>,
     first_byte_timeout: Duration,
 ) -> Result<UpstreamReply, UpstreamError> {
-    let mut request = http::Request::post(uri.clone())
-        .header(CONTENT_TYPE, transport::JSON)
-        .header(ACCEPT, transport::JSON_OR_EVENTS);
-    if let Some(auth) = key.authorization() {
-        request = request.header(AUTHORIZATION, auth.clone());
+    // The key's authorization last, left out for a keyless server.
+    let auth = key.authorization();
+    let headers = [
+        (CONTENT_TYPE, transport::JSON),
+        (ACCEPT, transport::JSON_OR_EVENTS),
+        (
+            AUTHORIZATION,
+            auth.cloned().unwrap_or(HeaderValue::from_static("")),
+        ),
+    ];
+    let headers = if auth.is_some() {
+        &headers[..]
+    } else {
+        &headers[..2]
+    };
+    let request = OriginRequest {
+        method: http::Method::POST,
+        target: uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers,
+        body: call.body.clone(),
+    };
+    let answer = transport::send(client, request, first_byte_timeout).await?;
+    if !answer.status.is_success() {
+        return Err(transport::error_answer(answer, key, first_byte_timeout, error_envelope).await);
     }
-    let response = transport::send(client, request, call.body.clone(), first_byte_timeout).await?;
-    if !response.status().is_success() {
-        return Err(
-            transport::error_answer(response, key, first_byte_timeout, error_envelope).await,
-        );
-    }
-    let (parts, body) = response.into_parts();
-    let status = parts.status.as_u16();
-    let content_type = parts.headers.get(CONTENT_TYPE).cloned();
-    let headroom = transport::headroom(&parts.headers, transport::OPENAI_RATELIMIT_HEADERS);
+    let status = answer.status.as_u16();
+    let content_type = answer.headers.value(CONTENT_TYPE.as_str());
+    let headroom = transport::headroom(&answer.headers, transport::OPENAI_RATELIMIT_HEADERS);
+    let body = answer.body;
     if call.stream {
         let body = UpstreamBody::Plain(body);
         return Ok(UpstreamReply::Stream {

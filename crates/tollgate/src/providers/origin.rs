@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -19,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::h1::{self, BodyDecoder, H1Error, Joined};
+use crate::h1::{self, BodyDecoder, Fields, H1Error, Joined};
 
 /// A connection as tokio reads and writes it: TCP, or TLS over TCP.
 type Io = TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>;
@@ -50,6 +51,33 @@ pub enum OriginError {
     /// The server closed the connection before the answer was complete.
     #[error("the connection closed before the answer was complete")]
     Closed,
+}
+
+/// A request to the origin.
+#[derive(Debug)]
+pub struct OriginRequest<'a> {
+    pub method: http::Method,
+    /// The path and query.
+    pub target: &'a str,
+    /// Header fields (`host` is the client's unless given; framing is always its own).
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub body: Bytes,
+}
+
+/// An answer: its head, and its body as it arrives.
+pub struct Answer {
+    pub status: http::StatusCode,
+    pub headers: Fields,
+    pub body: ResponseBody,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One origin's pooled HTTP/1.1 client (cheap to clone).
@@ -129,16 +157,11 @@ impl OriginClient {
         })
     }
 
-    /// Sends `request` (its URI's path and query; the origin is this client's) and
-    /// answers with the response head once it arrives. A request that an idle
-    /// connection could not take (closed meanwhile) goes on a new one.
-    pub async fn request(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<ResponseBody>, OriginError> {
-        let (parts, body) = request.into_parts();
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let head_request = parts.method == http::Method::HEAD;
+    /// Sends `request` (the origin is this client's) and answers with the response
+    /// head once it arrives. A request that an idle connection could not take (closed
+    /// meanwhile) goes on a new one.
+    pub async fn request(&self, request: OriginRequest<'_>) -> Result<Answer, OriginError> {
+        let head_request = request.method == http::Method::HEAD;
         loop {
             let (mut conn, reused) = match self.checkout() {
                 Some(conn) => (conn, true),
@@ -146,14 +169,14 @@ impl OriginClient {
             };
             conn.head.clear();
             h1::encode_request(
-                &parts.method,
-                target,
-                &parts.headers,
+                &request.method,
+                request.target,
+                request.headers,
                 &self.shared.host,
-                body.len(),
+                request.body.len(),
                 &mut conn.head,
             );
-            if let Err(e) = conn.write_request(&body).await {
+            if let Err(e) = conn.write_request(&request.body).await {
                 if reused {
                     // Closed while idle: the server cannot have taken the request.
                     continue;
@@ -161,17 +184,18 @@ impl OriginClient {
                 return Err(e.into());
             }
             let head = conn.read_head(head_request).await?;
-            let mut response = http::Response::new(ResponseBody {
+            let mut body = ResponseBody {
                 decoder: BodyDecoder::new(head.framing),
                 conn: Some(conn),
                 keep_alive: head.keep_alive,
                 shared: self.shared.clone(),
+            };
+            body.release_if_done();
+            return Ok(Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
             });
-            *response.status_mut() = head.status;
-            *response.version_mut() = head.version;
-            *response.headers_mut() = head.headers;
-            response.body_mut().release_if_done();
-            return Ok(response);
         }
     }
 
@@ -421,21 +445,21 @@ mod tests {
         (format!("http://{addr}/v1").parse().expect("uri"), accepted)
     }
 
-    fn post(base: &http::Uri) -> http::Request<Bytes> {
-        http::Request::post(format!("{base}/chat/completions"))
-            .body(Bytes::from_static(b"{}"))
-            .expect("request")
+    /// `POST /v1/chat/completions` with a small body (every test base ends in `/v1`).
+    fn post(base: &http::Uri) -> OriginRequest<'static> {
+        assert_eq!(base.path(), "/v1");
+        OriginRequest {
+            method: http::Method::POST,
+            target: "/v1/chat/completions",
+            headers: &[],
+            body: Bytes::from_static(b"{}"),
+        }
     }
 
     async fn call(client: &OriginClient, base: &http::Uri) -> Bytes {
         let response = client.request(post(base)).await.expect("answer");
-        assert_eq!(response.status(), 200);
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
+        assert_eq!(response.status, 200);
+        response.body.collect().await.expect("body").to_bytes()
     }
 
     #[tokio::test]
@@ -553,12 +577,18 @@ mod tests {
         });
         let base: http::Uri = format!("http://{addr}/v1").parse().expect("uri");
         let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
-        let request = http::Request::post(format!("{base}/chat/completions?x=1"))
-            .header("authorization", "Bearer sk-test")
-            .body(Bytes::from_static(b"{}"))
-            .expect("request");
+        let headers = [(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-test"),
+        )];
+        let request = OriginRequest {
+            method: http::Method::POST,
+            target: "/v1/chat/completions?x=1",
+            headers: &headers,
+            body: Bytes::from_static(b"{}"),
+        };
         let response = client.request(request).await.expect("answer");
-        assert!(response.body().is_end_stream());
+        assert!(response.body.is_end_stream());
         assert_eq!(
             seen.await.expect("server"),
             format!(
@@ -593,7 +623,7 @@ mod tests {
         let (client, base, _) =
             raw_client(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf").await;
         let response = client.request(post(&base)).await.expect("head");
-        let error = response.into_body().collect().await.expect_err("cut short");
+        let error = response.body.collect().await.expect_err("cut short");
         assert!(matches!(error, OriginError::Closed), "{error}");
         assert_eq!(client.idle_connections(), 0);
     }
@@ -646,11 +676,7 @@ mod tests {
         let base = chunked_server(Duration::from_millis(300)).await;
         let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
         let started = Instant::now();
-        let mut body = client
-            .request(post(&base))
-            .await
-            .expect("answer")
-            .into_body();
+        let mut body = client.request(post(&base)).await.expect("answer").body;
         let mut first = Bytes::new();
         // The head and the first two chunks may arrive in one read or two.
         while first.len() < 6 {
@@ -674,7 +700,7 @@ mod tests {
         // Give the whole answer time to arrive before reading it.
         let response = client.request(post(&base)).await.expect("answer");
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut body = response.into_body();
+        let mut body = response.body;
         let frame = body.frame().await.expect("a frame").expect("data");
         assert_eq!(&frame.into_data().expect("data frame")[..], b"onetwothree");
         assert!(body.frame().await.is_none());

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::HeaderValue;
 use http_body_util::{BodyExt, Limited};
 use wire::openai::ErrorEnvelope;
 
-use super::origin::{OriginClient, ResponseBody};
+use super::origin::{Answer, OriginClient, OriginRequest, ResponseBody};
 use super::{UpstreamError, UpstreamErrorKind};
-use crate::h1::Joined;
+use crate::h1::{Fields, Joined};
 use crate::pool::{Headroom, UpstreamKey};
 
 /// `application/json`, built once (a `&str` value is copied on every request).
@@ -27,16 +27,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Sends a request; answers with the response head, whatever its status.
 pub async fn send(
     client: &OriginClient,
-    request: http::request::Builder,
-    body: Bytes,
+    request: OriginRequest<'_>,
     first_byte_timeout: Duration,
-) -> Result<http::Response<ResponseBody>, UpstreamError> {
-    let request = request.body(body).map_err(|e| {
-        UpstreamError::new(
-            UpstreamErrorKind::Connect,
-            format!("cannot build the upstream request: {e}"),
-        )
-    })?;
+) -> Result<Answer, UpstreamError> {
     match tokio::time::timeout(first_byte_timeout, client.request(request)).await {
         Err(_) => {
             let waited = first_byte_timeout.as_millis();
@@ -49,7 +42,7 @@ pub async fn send(
             let message = format!("cannot reach the upstream: {}", error_chain(&e));
             Err(UpstreamError::new(UpstreamErrorKind::Connect, message))
         }
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(answer)) => Ok(answer),
     }
 }
 
@@ -88,54 +81,52 @@ async fn read_to_end(mut body: ResponseBody, max: usize) -> Result<Bytes, String
 /// The rate-limit header names of a provider family: limit and remaining, for
 /// requests and for tokens.
 pub struct RateLimitHeaders {
-    pub limit_requests: HeaderName,
-    pub remaining_requests: HeaderName,
-    pub limit_tokens: HeaderName,
-    pub remaining_tokens: HeaderName,
+    pub limit_requests: &'static str,
+    pub remaining_requests: &'static str,
+    pub limit_tokens: &'static str,
+    pub remaining_tokens: &'static str,
 }
 
-/// OpenAI's (and most OpenAI-compatible servers') rate-limit headers. Names built at
-/// compile time: every answer is read for them, and a `&str` name is parsed per lookup.
+/// OpenAI's (and most OpenAI-compatible servers') rate-limit headers.
 pub const OPENAI_RATELIMIT_HEADERS: RateLimitHeaders = RateLimitHeaders {
-    limit_requests: HeaderName::from_static("x-ratelimit-limit-requests"),
-    remaining_requests: HeaderName::from_static("x-ratelimit-remaining-requests"),
-    limit_tokens: HeaderName::from_static("x-ratelimit-limit-tokens"),
-    remaining_tokens: HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    limit_requests: "x-ratelimit-limit-requests",
+    remaining_requests: "x-ratelimit-remaining-requests",
+    limit_tokens: "x-ratelimit-limit-tokens",
+    remaining_tokens: "x-ratelimit-remaining-tokens",
 };
 
 /// Anthropic's rate-limit headers.
 pub const ANTHROPIC_RATELIMIT_HEADERS: RateLimitHeaders = RateLimitHeaders {
-    limit_requests: HeaderName::from_static("anthropic-ratelimit-requests-limit"),
-    remaining_requests: HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
-    limit_tokens: HeaderName::from_static("anthropic-ratelimit-tokens-limit"),
-    remaining_tokens: HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
+    limit_requests: "anthropic-ratelimit-requests-limit",
+    remaining_requests: "anthropic-ratelimit-requests-remaining",
+    limit_tokens: "anthropic-ratelimit-tokens-limit",
+    remaining_tokens: "anthropic-ratelimit-tokens-remaining",
 };
 
 /// The remaining quota an answer reports, if it reports any.
-pub fn headroom(headers: &http::HeaderMap, names: RateLimitHeaders) -> Option<Headroom> {
-    let number = |name: &HeaderName| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+pub fn headroom(headers: &Fields, names: RateLimitHeaders) -> Option<Headroom> {
+    let number = |name: &str| headers.text(name)?.parse::<u64>().ok();
     let headroom = Headroom {
-        limit_requests: number(&names.limit_requests),
-        remaining_requests: number(&names.remaining_requests),
-        limit_tokens: number(&names.limit_tokens),
-        remaining_tokens: number(&names.remaining_tokens),
+        limit_requests: number(names.limit_requests),
+        remaining_requests: number(names.remaining_requests),
+        limit_tokens: number(names.limit_tokens),
+        remaining_tokens: number(names.remaining_tokens),
     };
     (headroom != Headroom::default()).then_some(headroom)
 }
 
 /// When a rate-limited key may go again: `Retry-After` (seconds), else the later of
 /// OpenAI's `x-ratelimit-reset-requests` / `-tokens` (`1s`, `6m0s`, `20ms`).
-pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+pub fn retry_after(headers: &Fields) -> Option<Duration> {
     let seconds = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
+        .text("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(Duration::from_secs_f64);
     seconds.or_else(|| {
         ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
             .iter()
-            .filter_map(|name| headers.get(*name)?.to_str().ok().and_then(parse_reset))
+            .filter_map(|name| headers.text(name).and_then(parse_reset))
             .max()
     })
 }
@@ -171,22 +162,20 @@ fn parse_reset(text: &str) -> Option<Duration> {
 /// Turns an error answer into an [`UpstreamError`]: `parse` reads the provider's error
 /// body into OpenAI's envelope; any occurrence of the key's secret is masked.
 pub async fn error_answer(
-    response: http::Response<ResponseBody>,
+    answer: Answer,
     key: &UpstreamKey,
     timeout: Duration,
     parse: impl FnOnce(u16, &[u8]) -> ErrorEnvelope,
 ) -> UpstreamError {
-    let status = response.status().as_u16();
-    let retry_after = retry_after(response.headers());
-    let body = match tokio::time::timeout(
-        timeout,
-        Limited::new(response.into_body(), MAX_ERROR_BODY).collect(),
-    )
-    .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        _ => Bytes::new(),
-    };
+    let status = answer.status.as_u16();
+    let retry_after = retry_after(&answer.headers);
+    let body =
+        match tokio::time::timeout(timeout, Limited::new(answer.body, MAX_ERROR_BODY).collect())
+            .await
+        {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            _ => Bytes::new(),
+        };
     let envelope = parse(status, &body);
     UpstreamError {
         kind: UpstreamErrorKind::Status,
@@ -227,36 +216,33 @@ mod tests {
         assert_eq!(parse_reset("soon"), None);
     }
 
+    /// The fields of an answer whose head has `lines` (each ending in CRLF).
+    fn fields(lines: &str) -> Fields {
+        let head = format!("HTTP/1.1 200 OK\r\n{lines}content-length: 0\r\n\r\n");
+        let mut buf = bytes::BytesMut::from(head.as_bytes());
+        crate::h1::parse_head(&mut buf, false)
+            .expect("valid")
+            .expect("complete")
+            .headers
+    }
+
     #[test]
     fn retry_after_prefers_the_header_then_the_later_reset() {
-        let mut h = http::HeaderMap::new();
-        h.insert(
-            "x-ratelimit-reset-requests",
-            http::HeaderValue::from_static("2s"),
-        );
-        h.insert(
-            "x-ratelimit-reset-tokens",
-            http::HeaderValue::from_static("500ms"),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(RETRY_AFTER, http::HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let resets = "x-ratelimit-reset-requests: 2s\r\nx-ratelimit-reset-tokens: 500ms\r\n";
+        assert_eq!(retry_after(&fields(resets)), Some(Duration::from_secs(2)));
+        let both = format!("Retry-After: 7\r\n{resets}");
+        assert_eq!(retry_after(&fields(&both)), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(&fields("retry-after: soon\r\n")), None);
     }
 
     #[test]
     fn headroom_reads_the_family_headers() {
-        let mut h = http::HeaderMap::new();
-        assert_eq!(headroom(&h, OPENAI_RATELIMIT_HEADERS), None);
-        h.insert(
-            "x-ratelimit-limit-requests",
-            http::HeaderValue::from_static("100"),
-        );
-        h.insert(
-            "x-ratelimit-remaining-requests",
-            http::HeaderValue::from_static("25"),
-        );
-        let found = headroom(&h, OPENAI_RATELIMIT_HEADERS).expect("headroom");
+        assert_eq!(headroom(&fields(""), OPENAI_RATELIMIT_HEADERS), None);
+        let reported =
+            fields("X-RateLimit-Limit-Requests: 100\r\nx-ratelimit-remaining-requests:  25 \r\n");
+        let found = headroom(&reported, OPENAI_RATELIMIT_HEADERS).expect("headroom");
         assert_eq!(found.utilization(), Some(0.75));
+        assert_eq!(headroom(&reported, ANTHROPIC_RATELIMIT_HEADERS), None);
     }
 
     /// A server that answers each request with `parts`, written 30 ms apart.
@@ -287,12 +273,20 @@ mod tests {
     }
 
     async fn body_of(client: &OriginClient) -> ResponseBody {
-        let request = http::Request::post("/v1/chat/completions").body(Bytes::from_static(b"{}"));
-        let response = client
-            .request(request.expect("request"))
+        client
+            .request(chat_request(Bytes::from_static(b"{}")))
             .await
-            .expect("answer");
-        response.into_body()
+            .expect("answer")
+            .body
+    }
+
+    fn chat_request(body: Bytes) -> OriginRequest<'static> {
+        OriginRequest {
+            method: http::Method::POST,
+            target: "/v1/chat/completions",
+            headers: &[],
+            body,
+        }
     }
 
     const ONE_FRAME: &[&[u8]] = &[b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{\"id\":\"x\"}"];
@@ -338,8 +332,7 @@ mod tests {
             .expect("uri");
         drop(listener);
         let client = OriginClient::new(&base, Duration::from_secs(1)).expect("client");
-        let request = http::Request::post("/v1/chat/completions");
-        let error = send(&client, request, Bytes::new(), Duration::from_secs(1))
+        let error = send(&client, chat_request(Bytes::new()), Duration::from_secs(1))
             .await
             .expect_err("nothing listens");
         assert_eq!(error.kind, UpstreamErrorKind::Connect);
