@@ -18,7 +18,6 @@ use crate::providers::{
     Call, Endpoint, UpstreamBody, UpstreamError, UpstreamErrorKind, UpstreamReply,
 };
 use crate::routing::{Needs, Route, RouteError};
-use crate::store::now_ms;
 use crate::usage::meter::{CallMeter, MeteredBody};
 use crate::usage::UsageRow;
 
@@ -33,6 +32,9 @@ pub struct RelayRequest {
     pub client_ip: Option<std::net::IpAddr>,
     pub user_agent: Option<http::HeaderValue>,
     pub started: Instant,
+    /// When the request was received (Unix ms): the call's time for its log row,
+    /// admission windows and the upstream key's quotas.
+    pub received_ms: i64,
 }
 
 /// What became of a call, and what the client is told about its limits.
@@ -225,7 +227,7 @@ async fn relay_metered(
         downgrade
             .as_ref()
             .map(|cheaper| estimate(prompt_tokens, max_output, cheaper)),
-        now_ms(),
+        req.received_ms,
     );
     let admitted = match gw.admission.admit(&ask).await {
         Ok(admitted) => admitted,
@@ -318,7 +320,7 @@ async fn try_route(
     loop {
         let lease = match upstream
             .pool
-            .pick_waiting(caller, &bound, &tried, demand)
+            .pick_waiting(caller, &bound, &tried, demand, req.received_ms)
             .await
         {
             Ok(lease) => lease,
@@ -419,7 +421,7 @@ fn no_usable_key(retry_after: Option<std::time::Duration>) -> UpstreamError {
 fn draft_row(req: &RelayRequest) -> UsageRow {
     UsageRow {
         request_id: req.request_id.clone(),
-        created_at_ms: now_ms(),
+        created_at_ms: req.received_ms,
         key_id: Some(req.caller.id.clone()),
         owner: req.caller.owner.clone(),
         endpoint: req.client_path.into(),

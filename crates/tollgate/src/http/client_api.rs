@@ -101,11 +101,10 @@ pub(super) async fn read_call(
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let (caller, client_ip) = checked_caller(state, &parts, path)?;
-    let request_id = parts
-        .extensions
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| "req_unknown".into());
+    let (request_id, received_ms) = match parts.extensions.get::<RequestId>() {
+        Some(r) => (r.id.clone(), r.received_ms),
+        None => ("req_unknown".into(), now_ms()),
+    };
     let body = read_body(&parts.headers, body, state.config.server.max_body_bytes).await?;
     verify_signature(state, &caller, &parts, &body).await?;
     Ok(RelayRequest {
@@ -117,6 +116,7 @@ pub(super) async fn read_call(
         client_ip,
         user_agent: parts.headers.get(http::header::USER_AGENT).cloned(),
         started,
+        received_ms,
     })
 }
 

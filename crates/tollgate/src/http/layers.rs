@@ -20,18 +20,24 @@ use crate::app::AppState;
 use crate::auth::{self, AuthError, ClientKey};
 use crate::store::now_ms;
 
-/// The id of the request being served, also sent back as `x-request-id`.
+/// The id of the request being served, also sent back as `x-request-id`, and the
+/// time it was given (Unix ms): the request's "now" for every check and record that
+/// needs the wall clock, read once.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub Arc<str>);
+pub struct RequestId {
+    pub id: Arc<str>,
+    pub received_ms: i64,
+}
 
 /// The authenticated caller of a `/v1` route.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<ClientKey>);
 
-/// A new request id: `req_` + 12 hex digits of Unix milliseconds + 12 random hex
-/// digits. Ids sort by time, so the request log's index grows at its end.
-fn new_request_id() -> String {
-    let millis = crate::store::now_ms().max(0) as u64 & 0xffff_ffff_ffff;
+/// A new request id for a request received at `now_ms`: `req_` + 12 hex digits of
+/// Unix milliseconds + 12 random hex digits. Ids sort by time, so the request log's
+/// index grows at its end.
+fn new_request_id(now_ms: i64) -> String {
+    let millis = now_ms.max(0) as u64 & 0xffff_ffff_ffff;
     let random: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
     let mut id = String::with_capacity(28);
     id.push_str("req_");
@@ -72,9 +78,13 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let id = new_request_id();
+        let received_ms = now_ms();
+        let id = new_request_id(received_ms);
         let header = HeaderValue::from_str(&id).ok();
-        request.extensions_mut().insert(RequestId(id.into()));
+        request.extensions_mut().insert(RequestId {
+            id: id.into(),
+            received_ms,
+        });
         RequestIdFuture {
             inner: self.inner.call(request),
             header,
@@ -258,7 +268,13 @@ fn admit_caller(
 ) -> Result<(Request, Arc<ClientKey>), AuthError> {
     let key = match auth::presented_key(request.headers()) {
         None => Err(AuthError::MissingKey),
-        Some(secret) => state.keys.authenticate(secret, now_ms()),
+        Some(secret) => {
+            let now_ms = match request.extensions().get::<RequestId>() {
+                Some(id) => id.received_ms,
+                None => now_ms(),
+            };
+            state.keys.authenticate(secret, now_ms)
+        }
     }?;
     request.extensions_mut().insert(Caller(key.clone()));
     Ok((request, key))

@@ -18,13 +18,16 @@ pub const MAX_FAILURE_COOLDOWN: Duration = Duration::from_secs(30);
 pub struct Lease {
     key: Arc<UpstreamKey>,
     reservation: Option<Reservation>,
+    /// When the key was picked: the time an answer's headroom is kept under.
+    picked_at: Instant,
 }
 
 impl Lease {
-    pub(super) fn new(key: Arc<UpstreamKey>, reservation: Reservation) -> Self {
+    pub(super) fn new(key: Arc<UpstreamKey>, reservation: Reservation, picked_at: Instant) -> Self {
         Lease {
             key,
             reservation: Some(reservation),
+            picked_at,
         }
     }
 
@@ -39,7 +42,7 @@ impl Lease {
         self.key.with_state(|s| {
             s.consecutive_failures = 0;
             if let Some(h) = headroom {
-                s.headroom = Some((h, Instant::now()));
+                s.headroom = Some((h, self.picked_at));
             }
         });
     }

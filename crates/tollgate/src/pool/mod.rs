@@ -235,6 +235,18 @@ impl KeyPool {
         tried: &[Arc<str>],
         demand: Demand,
     ) -> Result<Lease, NoUsableKey> {
+        self.pick_at(caller, bound, tried, demand, crate::store::now_ms())
+    }
+
+    /// [`KeyPool::pick`] at `now_ms` (Unix ms; the call's time, read once per call).
+    pub fn pick_at(
+        &self,
+        caller: Caller<'_>,
+        bound: &HashSet<Arc<str>>,
+        tried: &[Arc<str>],
+        demand: Demand,
+        now_ms: i64,
+    ) -> Result<Lease, NoUsableKey> {
         let now = Instant::now();
         let resting_until = self.cooldown_until_ms.load(Ordering::Relaxed);
         let since_epoch = now.duration_since(self.epoch).as_millis() as u64;
@@ -244,15 +256,21 @@ impl KeyPool {
             });
         }
         let set = self.set.load();
-        let (today, until_tomorrow) = utc_day();
+        let (today, until_tomorrow) = utc_day(now_ms);
         let mut soonest: Option<Duration> = None;
         let n = self.cursor.fetch_add(1, Ordering::Relaxed);
         for index in order::candidates(&set, self.strategy, n, caller, bound, tried, now, today) {
             let key = &set.keys[index];
             match key.with_state(|s| {
-                s.reserve(&key.attributes.limits, demand, now, today, until_tomorrow)
+                s.reserve(
+                    &key.attributes.limits,
+                    demand,
+                    now,
+                    now_ms,
+                    (today, until_tomorrow),
+                )
             }) {
-                Ok(reservation) => return Ok(Lease::new(key.clone(), reservation)),
+                Ok(reservation) => return Ok(Lease::new(key.clone(), reservation, now)),
                 Err(Refusal::Wait(wait)) => soonest = Some(soonest.map_or(wait, |s| s.min(wait))),
                 Err(Refusal::Unavailable) => {}
             }
@@ -262,27 +280,35 @@ impl KeyPool {
         })
     }
 
-    /// [`KeyPool::pick`], waiting up to [`MAX_WAIT`] for a key to come free.
+    /// [`KeyPool::pick_at`] `now_ms`, waiting up to [`MAX_WAIT`] for a key to come
+    /// free.
     pub async fn pick_waiting(
         &self,
         caller: Caller<'_>,
         bound: &HashSet<Arc<str>>,
         tried: &[Arc<str>],
         demand: Demand,
+        now_ms: i64,
     ) -> Result<Lease, NoUsableKey> {
-        let deadline = Instant::now() + MAX_WAIT;
+        let mut now_ms = now_ms;
+        let mut deadline: Option<Instant> = None;
         loop {
-            match self.pick(caller, bound, tried, demand) {
+            let refused = match self.pick_at(caller, bound, tried, demand, now_ms) {
                 Ok(lease) => return Ok(lease),
-                Err(NoUsableKey {
-                    retry_after: Some(wait),
-                }) if Instant::now() + wait <= deadline => {
+                Err(refused) => refused,
+            };
+            // The clock is read again only when the call has to wait.
+            let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + MAX_WAIT);
+            match refused.retry_after {
+                Some(wait) if now + wait <= deadline => {
                     // Come back a little after the slot frees, so concurrent waiters
                     // do not all retry in the same instant.
                     let jitter = Duration::from_millis(rand::random_range(1..10));
                     tokio::time::sleep(wait + jitter).await;
+                    now_ms = crate::store::now_ms();
                 }
-                Err(e) => return Err(e),
+                _ => return Err(refused),
             }
         }
     }
@@ -327,9 +353,9 @@ impl KeyPool {
     }
 }
 
-/// Days since the Unix epoch (UTC) and the time left until the next UTC midnight.
-fn utc_day() -> (i64, Duration) {
-    let now = crate::store::now_ms();
+/// Days since the Unix epoch (UTC) at `now` (Unix ms), and the time left until the
+/// next UTC midnight.
+fn utc_day(now: i64) -> (i64, Duration) {
     let day_ms = 86_400_000;
     (
         now.div_euclid(day_ms),

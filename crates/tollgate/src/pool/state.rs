@@ -150,8 +150,8 @@ impl KeyState {
         limits: &Limits,
         demand: Demand,
         now: Instant,
-        today: i64,
-        until_tomorrow: Duration,
+        now_ms: i64,
+        (today, until_tomorrow): (i64, Duration),
     ) -> Result<Reservation, Refusal> {
         self.roll(now, today);
         match self.health {
@@ -207,7 +207,7 @@ impl KeyState {
         }
         self.reserved_nanos += demand.cost_nanos;
         self.counters.requests += 1;
-        self.counters.last_used_ms = Some(crate::store::now_ms());
+        self.counters.last_used_ms = Some(now_ms);
         Ok(Reservation {
             entry,
             cost_nanos: demand.cost_nanos,

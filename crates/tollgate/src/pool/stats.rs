@@ -33,7 +33,7 @@ impl KeyPool {
     /// Every key's figures.
     pub fn stats(&self) -> Vec<KeyStats> {
         let now = Instant::now();
-        let (today, _) = super::utc_day();
+        let (today, _) = super::utc_day(crate::store::now_ms());
         self.set
             .load()
             .keys

@@ -509,3 +509,45 @@ fn an_unlimited_key_keeps_no_window() {
     assert_eq!(pool.keys()[0].with_state(|s| s.requests_in_window()), 0);
     assert_eq!(pool.stats()[0].requests, 1000);
 }
+
+#[tokio::test]
+async fn a_pick_uses_the_calls_time_and_waits_only_for_a_slot_that_frees_soon() {
+    let one_a_minute = KeyAttributes {
+        limits: Limits {
+            rpm: Some(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let pool = KeyPool::new(vec![key("a", one_a_minute)], Strategy::RoundRobin);
+    let received_ms = crate::store::now_ms() - 1_234;
+    let held = pool
+        .pick_waiting(
+            Caller::default(),
+            &none(),
+            &[],
+            Demand::default(),
+            received_ms,
+        )
+        .await
+        .expect("a free key");
+    assert_eq!(pool.stats()[0].last_used_ms, Some(received_ms));
+    // The slot frees in a minute, past the longest wait: refused at once.
+    let started = std::time::Instant::now();
+    let refused = pool
+        .pick_waiting(
+            Caller::default(),
+            &none(),
+            &[],
+            Demand::default(),
+            received_ms,
+        )
+        .await
+        .expect_err("the key is at its rpm");
+    assert!(refused.retry_after.is_some_and(|wait| wait > MAX_WAIT));
+    assert!(
+        started.elapsed() < MAX_WAIT,
+        "did not wait for a slot past the limit"
+    );
+    drop(held);
+}

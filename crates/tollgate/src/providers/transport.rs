@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::header::HeaderValue;
 use http_body_util::{BodyExt, Limited};
 use wire::openai::ErrorEnvelope;
@@ -48,7 +49,14 @@ pub async fn send(
 
 /// Reads a whole answer body, bounded in size and time.
 pub async fn read_whole(body: ResponseBody, timeout: Duration) -> Result<Bytes, UpstreamError> {
-    match tokio::time::timeout(timeout, read_to_end(body, MAX_BODY)).await {
+    let read = read_to_end(body, MAX_BODY);
+    tokio::pin!(read);
+    // Usually the body came with the head: no timer (nor clock read) for that.
+    let read = match read.as_mut().now_or_never() {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout(timeout, read).await,
+    };
+    match read {
         Ok(Ok(whole)) => Ok(whole),
         Ok(Err(why)) => Err(UpstreamError::new(UpstreamErrorKind::BadResponse, why)),
         Err(_) => {
