@@ -222,12 +222,14 @@ impl ResponseFraming {
 }
 
 /// Writes a response head into `out`: the status line, the response's headers (but
-/// its framing and connection headers, which are the server's), `date` unless it has
-/// one, the framing header, `connection: close` when the connection ends after it
-/// (`keep-alive` to an HTTP/1.0 client that keeps it), and the blank line.
+/// its framing and connection headers, which are the server's), the header lines in
+/// `encoded` as they are, `date` unless the headers have one, the framing header,
+/// `connection: close` when the connection ends after it (`keep-alive` to an HTTP/1.0
+/// client that keeps it), and the blank line.
 pub fn encode_response(
     status: StatusCode,
     headers: &HeaderMap,
+    encoded: &[u8],
     framing: ResponseFraming,
     client_version: Version,
     close: bool,
@@ -244,6 +246,7 @@ pub fn encode_response(
         }
         line(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    out.extend_from_slice(encoded);
     if !headers.contains_key(DATE) {
         out.extend_from_slice(b"date: ");
         write_date(out);
@@ -470,13 +473,14 @@ mod tests {
         encode_response(
             StatusCode::OK,
             &headers,
+            b"x-ratelimit-limit-minute: 10\r\n",
             framing,
             Version::HTTP_11,
             false,
             &mut out,
         );
         let text = String::from_utf8(out).expect("ascii");
-        assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: req_1\r\ndate: "), "{text}");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: req_1\r\nx-ratelimit-limit-minute: 10\r\ndate: "), "{text}");
         assert!(
             text.ends_with(" GMT\r\ncontent-length: 2\r\n\r\n"),
             "{text}"
@@ -488,6 +492,7 @@ mod tests {
         encode_response(
             StatusCode::OK,
             &HeaderMap::new(),
+            b"",
             framing,
             Version::HTTP_11,
             true,
@@ -506,6 +511,7 @@ mod tests {
         encode_response(
             StatusCode::OK,
             &HeaderMap::new(),
+            b"",
             framing,
             Version::HTTP_10,
             false,

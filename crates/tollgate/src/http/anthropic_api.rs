@@ -35,7 +35,7 @@ pub async fn messages(State(state): State<AppState>, request: Request) -> Respon
         Err(e) => ApiError::Relay(e).into_anthropic_response(),
     };
     limit_headers::apply(
-        response.headers_mut(),
+        &mut response,
         relayed.limits.as_ref(),
         relayed.downgraded_from.as_ref(),
     );

@@ -68,7 +68,7 @@ async fn relay_call(state: AppState, endpoint: Endpoint, request: Request) -> Re
         Err(e) => ApiError::Relay(e).into_response(),
     };
     limit_headers::apply(
-        response.headers_mut(),
+        &mut response,
         relayed.limits.as_ref(),
         relayed.downgraded_from.as_ref(),
     );
@@ -227,7 +227,7 @@ pub async fn models(State(state): State<AppState>, request: Request) -> Response
     let mut response = axum::Json(list).into_response();
     // Read-only: the caller's limits as they stand, nothing counted.
     if let Ok(snapshot) = state.admission.snapshot(&caller, now_ms()).await {
-        limit_headers::apply(response.headers_mut(), Some(&snapshot.limits), None);
+        limit_headers::apply(&mut response, Some(&snapshot.limits), None);
     }
     response
 }
@@ -247,7 +247,7 @@ pub async fn usage(State(state): State<AppState>, request: Request) -> Response 
         Ok(snapshot) => {
             let body = usage_report::render(&caller, &state.admission, &snapshot);
             let mut response = axum::Json(body).into_response();
-            limit_headers::apply(response.headers_mut(), Some(&snapshot.limits), None);
+            limit_headers::apply(&mut response, Some(&snapshot.limits), None);
             response
         }
         Err(e) => ApiError::Counters(e).into_response(),

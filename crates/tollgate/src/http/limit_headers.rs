@@ -1,57 +1,74 @@
 //! The limit headers of SPEC §3, written from the caller's [`LimitReport`]:
 //! `X-RateLimit-{Limit,Remaining}-{Minute,Hour}` and OpenAI's
 //! `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
+//!
+//! They go into the answer as one block of header lines ([`EncodedHeaders`]), which
+//! the server writes into the head as it is: up to ten fields on every call, each
+//! of which would otherwise be a value allocated, checked and hashed into the
+//! answer's map, then read out of it again.
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
 
+use super::server::EncodedHeaders;
 use crate::admission::{LimitKind, LimitReport};
 
-/// A header name built at compile time (a `&str` name is parsed on every insert).
-const fn name(text: &'static str) -> HeaderName {
-    HeaderName::from_static(text)
-}
-
-const DOWNGRADED_FROM: HeaderName = name("x-tollgate-downgraded-from");
-const LIMIT_MINUTE: HeaderName = name("x-ratelimit-limit-minute");
-const REMAINING_MINUTE: HeaderName = name("x-ratelimit-remaining-minute");
-const LIMIT_HOUR: HeaderName = name("x-ratelimit-limit-hour");
-const REMAINING_HOUR: HeaderName = name("x-ratelimit-remaining-hour");
+const DOWNGRADED_FROM: &str = "x-tollgate-downgraded-from";
+const LIMIT_MINUTE: &str = "x-ratelimit-limit-minute";
+const REMAINING_MINUTE: &str = "x-ratelimit-remaining-minute";
+const LIMIT_HOUR: &str = "x-ratelimit-limit-hour";
+const REMAINING_HOUR: &str = "x-ratelimit-remaining-hour";
 /// OpenAI's trio for requests: limit, remaining, reset.
-const REQUESTS: [HeaderName; 3] = [
-    name("x-ratelimit-limit-requests"),
-    name("x-ratelimit-remaining-requests"),
-    name("x-ratelimit-reset-requests"),
+const REQUESTS: [&str; 3] = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
 ];
 /// OpenAI's trio for tokens.
-const TOKENS: [HeaderName; 3] = [
-    name("x-ratelimit-limit-tokens"),
-    name("x-ratelimit-remaining-tokens"),
-    name("x-ratelimit-reset-tokens"),
+const TOKENS: [&str; 3] = [
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
 ];
+
+/// The most bytes the block takes (ten fields, names and values, plus a model).
+const BLOCK_CAPACITY: usize = 512;
 
 /// Adds the limit headers (and `x-tollgate-downgraded-from`) to a response.
 pub fn apply(
-    headers: &mut HeaderMap,
+    response: &mut Response,
     report: Option<&LimitReport>,
     downgraded_from: Option<&Arc<str>>,
 ) {
-    if let Some(model) = downgraded_from.and_then(|m| HeaderValue::from_str(m).ok()) {
-        headers.insert(DOWNGRADED_FROM, model);
+    let block = encode(report, downgraded_from);
+    if !block.is_empty() {
+        response.extensions_mut().insert(EncodedHeaders(block));
+    }
+}
+
+/// The header lines (`name: value` and CRLF each) for `report` and a downgrade.
+pub fn encode(report: Option<&LimitReport>, downgraded_from: Option<&Arc<str>>) -> Bytes {
+    let mut block = BytesMut::new();
+    if let Some(model) = downgraded_from.filter(|m| HeaderValue::from_str(m).is_ok()) {
+        block.reserve(BLOCK_CAPACITY);
+        field(&mut block, DOWNGRADED_FROM, |b| {
+            b.extend_from_slice(model.as_bytes())
+        });
     }
     let Some(report) = report else {
-        return;
+        return block.freeze();
     };
-    let mut values = Values::default();
+    block.reserve(BLOCK_CAPACITY);
     if let Some(r) = report.get(LimitKind::Rpm) {
-        values.number(LIMIT_MINUTE, r.limit);
-        values.number(REMAINING_MINUTE, r.remaining);
+        number(&mut block, LIMIT_MINUTE, r.limit);
+        number(&mut block, REMAINING_MINUTE, r.remaining);
     }
     if let Some(r) = report.get(LimitKind::Rph) {
-        values.number(LIMIT_HOUR, r.limit);
-        values.number(REMAINING_HOUR, r.remaining);
+        number(&mut block, LIMIT_HOUR, r.limit);
+        number(&mut block, REMAINING_HOUR, r.remaining);
     }
     // OpenAI's trios show the tightest window that is set, minute first.
     let requests = [LimitKind::Rpm, LimitKind::Rph, LimitKind::Rpd]
@@ -62,69 +79,39 @@ pub fn apply(
         .find_map(|k| report.get(k));
     for (r, [limit, remaining, reset]) in [(requests, REQUESTS), (tokens, TOKENS)] {
         if let Some(r) = r {
-            values.number(limit, r.limit);
-            values.number(remaining, r.remaining);
-            values.duration(reset, r.reset_s);
+            number(&mut block, limit, r.limit);
+            number(&mut block, remaining, r.remaining);
+            field(&mut block, reset, |b| duration(b, r.reset_s));
         }
     }
-    values.insert_into(headers);
+    block.freeze()
 }
 
-/// The most limit headers one answer gets.
-const MAX_VALUES: usize = 10;
-
-/// Header values written one after another into one buffer, then handed out as
-/// slices of it: one allocation for all of an answer's limit headers, where
-/// `HeaderValue::from(u64)` allocates each.
-#[derive(Default)]
-struct Values {
-    text: BytesMut,
-    /// Each header's name and where its value is in `text`.
-    spans: Vec<(HeaderName, usize, usize)>,
+/// Writes one header line: `name`, then the value `write` puts.
+fn field(block: &mut BytesMut, name: &str, write: impl FnOnce(&mut BytesMut)) {
+    block.extend_from_slice(name.as_bytes());
+    block.extend_from_slice(b": ");
+    write(block);
+    block.extend_from_slice(b"\r\n");
 }
 
-impl Values {
-    /// Adds a header whose value `write` puts into `text`.
-    fn push(&mut self, name: HeaderName, write: impl FnOnce(&mut BytesMut)) {
-        if self.spans.is_empty() {
-            self.text.reserve(MAX_VALUES * 12);
-            self.spans.reserve(MAX_VALUES);
-        }
-        let start = self.text.len();
-        write(&mut self.text);
-        self.spans.push((name, start, self.text.len()));
-    }
+fn number(block: &mut BytesMut, name: &str, n: u64) {
+    field(block, name, |b| put_number(b, n));
+}
 
-    fn number(&mut self, name: HeaderName, n: u64) {
-        self.push(name, |text| put_number(text, n));
+/// OpenAI's reset format: `45s`, `6m0s`, `2h3m0s`.
+fn duration(text: &mut BytesMut, seconds: u64) {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if h > 0 {
+        put_number(text, h);
+        text.extend_from_slice(b"h");
     }
-
-    /// OpenAI's reset format: `45s`, `6m0s`, `2h3m0s`.
-    fn duration(&mut self, name: HeaderName, seconds: u64) {
-        let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-        self.push(name, |text| {
-            if h > 0 {
-                put_number(text, h);
-                text.extend_from_slice(b"h");
-            }
-            if h > 0 || m > 0 {
-                put_number(text, m);
-                text.extend_from_slice(b"m");
-            }
-            put_number(text, s);
-            text.extend_from_slice(b"s");
-        });
+    if h > 0 || m > 0 {
+        put_number(text, m);
+        text.extend_from_slice(b"m");
     }
-
-    fn insert_into(self, headers: &mut HeaderMap) {
-        let text = self.text.freeze();
-        headers.reserve(self.spans.len());
-        for (name, start, end) in self.spans {
-            if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
-                headers.insert(name, value);
-            }
-        }
-    }
+    put_number(text, s);
+    text.extend_from_slice(b"s");
 }
 
 /// Writes `n` in decimal (itoa: `core::fmt` costs more than the headers' other work).
@@ -136,6 +123,20 @@ fn put_number(text: &mut BytesMut, n: u64) {
 mod tests {
     use super::*;
     use crate::admission::counters::Remaining;
+
+    /// The block's fields, each line checked to be a valid header field.
+    fn fields(block: &[u8]) -> Vec<(String, String)> {
+        let text = std::str::from_utf8(block).expect("ascii");
+        assert!(text.is_empty() || text.ends_with("\r\n"));
+        text.split_terminator("\r\n")
+            .map(|line| {
+                let (name, value) = line.split_once(": ").expect("name: value");
+                http::HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+                HeaderValue::from_str(value).expect("a header value");
+                (name.to_owned(), value.to_owned())
+            })
+            .collect()
+    }
 
     #[test]
     fn writes_minute_hour_and_openai_trios() {
@@ -164,13 +165,11 @@ mod tests {
                 reset_s: 7322,
             },
         );
-        let mut h = HeaderMap::new();
-        apply(&mut h, Some(&report), Some(&Arc::from("gpt-4o")));
+        let h = fields(&encode(Some(&report), Some(&Arc::from("gpt-4o"))));
         let get = |n: &str| {
-            h.get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned()
+            h.iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(n))
+                .map_or("-".to_owned(), |(_, v)| v.clone())
         };
         assert_eq!(get("X-RateLimit-Limit-Minute"), "10");
         assert_eq!(get("X-RateLimit-Remaining-Minute"), "7");
@@ -182,9 +181,9 @@ mod tests {
         assert_eq!(get("x-ratelimit-remaining-tokens"), "4000");
         assert_eq!(get("x-ratelimit-reset-tokens"), "2h2m2s");
         assert_eq!(get("x-tollgate-downgraded-from"), "gpt-4o");
-        let mut none = HeaderMap::new();
-        apply(&mut none, None, None);
-        assert!(none.is_empty());
+        assert!(encode(None, None).is_empty());
+        // A model name that is not a header value is left out.
+        assert!(encode(None, Some(&Arc::from("bad\nname"))).is_empty());
     }
 
     #[test]
@@ -205,12 +204,15 @@ mod tests {
                     reset_s: seconds,
                 },
             );
-            let mut h = HeaderMap::new();
-            apply(&mut h, Some(&report), None);
-            assert_eq!(h["x-ratelimit-reset-tokens"], text);
-            assert_eq!(h["x-ratelimit-limit-tokens"], u64::MAX.to_string().as_str());
-            assert_eq!(h["x-ratelimit-remaining-tokens"], "0");
-            assert_eq!(h.len(), 3);
+            let h = fields(&encode(Some(&report), None));
+            assert_eq!(
+                h,
+                [
+                    ("x-ratelimit-limit-tokens".to_owned(), u64::MAX.to_string()),
+                    ("x-ratelimit-remaining-tokens".to_owned(), "0".to_owned()),
+                    ("x-ratelimit-reset-tokens".to_owned(), text.to_owned()),
+                ]
+            );
         }
     }
 }

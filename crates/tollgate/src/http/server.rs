@@ -42,6 +42,13 @@ const READ_CHUNK: usize = 8 * 1024;
 /// discarding) them, so that the client gets the answer rather than a reset.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// Header lines a response carries already encoded (`name: value` and CRLF each),
+/// which the server writes into its head after the map's fields. The answer to
+/// every relayed call has up to ten such fields (its limit headers): as one block
+/// they cost no allocation, check and hash each in the map.
+#[derive(Debug, Clone)]
+pub struct EncodedHeaders(pub bytes::Bytes);
+
 /// What the server holds per request.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
@@ -311,9 +318,11 @@ where
         let framing = ResponseFraming::of(parts.status, body.size_hint().exact(), version);
         let close = close || framing == ResponseFraming::UntilClose;
         self.head.clear();
+        let encoded = parts.extensions.get::<EncodedHeaders>();
         encode_response(
             parts.status,
             &parts.headers,
+            encoded.map_or(&b""[..], |e| &e.0[..]),
             framing,
             version,
             close,
