@@ -3,7 +3,6 @@
 //! services rather than `axum::middleware::from_fn`, which boxes a future and clones a
 //! boxed service per request.
 
-use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,12 +36,21 @@ pub struct Caller(pub Arc<ClientKey>);
 /// Unix milliseconds + 12 random hex digits. Ids sort by time, so the request log's
 /// index grows at its end.
 fn new_request_id(now_ms: i64) -> String {
-    let millis = now_ms.max(0) as u64 & 0xffff_ffff_ffff;
-    let random: u64 = rand::random::<u64>() & 0xffff_ffff_ffff;
+    let millis = now_ms.max(0) as u64;
+    let random: u64 = rand::random::<u64>();
     let mut id = String::with_capacity(28);
     id.push_str("req_");
-    let _ = write!(id, "{millis:012x}{random:012x}");
+    push_hex12(&mut id, millis);
+    push_hex12(&mut id, random);
     id
+}
+
+/// Appends the low 48 bits of `n` as 12 lowercase hex digits.
+fn push_hex12(text: &mut String, n: u64) {
+    for shift in (0..12).rev() {
+        let digit = ((n >> (shift * 4)) & 0xf) as u32;
+        text.push(char::from_digit(digit, 16).unwrap_or('0'));
+    }
 }
 
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
@@ -317,4 +325,21 @@ fn preflight(origin: HeaderValue, headers: &http::HeaderMap) -> Response {
     );
     h.insert(http::header::VARY, HeaderValue::from_static("origin"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_request_id;
+
+    #[test]
+    fn request_ids_carry_their_time_in_hex_and_sort_by_it() {
+        let id = new_request_id(0x0123_4567_89ab);
+        assert_eq!(id.len(), 28);
+        assert!(id.starts_with("req_0123456789ab"), "{id}");
+        assert!(id[4..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(new_request_id(1_000) < new_request_id(1_001));
+        assert_ne!(new_request_id(7), new_request_id(7), "random part");
+    }
 }
