@@ -32,7 +32,9 @@ pub struct Gateway {
     pub models: ModelTable,
     /// Providers, in configuration order (routes refer to them by index).
     pub upstreams: Vec<Upstream>,
-    pub usage: UsageSink,
+    /// Shared, not cloned, by every call's meter (a clone is a channel sender and
+    /// two more handles).
+    pub usage: Arc<UsageSink>,
     pub store: Store,
     /// Unix seconds at start, shown as `created` in the model list.
     pub started_at_s: u64,
@@ -182,7 +184,7 @@ pub async fn start(
         telemetry,
         models,
         upstreams,
-        usage,
+        usage: Arc::new(usage),
         store: store.clone(),
         started_at_s: chrono::Utc::now().timestamp().max(0) as u64,
         master_key: master_key.clone(),

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod fast_map;
 pub mod h1;
 pub mod http;
 pub mod pool;

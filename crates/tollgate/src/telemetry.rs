@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use dashmap::DashMap;
+use crate::fast_map::FastDashMap;
 use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -25,9 +25,9 @@ pub struct Telemetry {
     handle: PrometheusHandle,
     /// Cost per model in nano-units (Prometheus counters may be fractional; the
     /// recorder's are integers, so cost is rendered here).
-    cost_nanos: DashMap<String, Arc<AtomicI64>>,
+    cost_nanos: FastDashMap<String, Arc<AtomicI64>>,
     /// The handles of each label set seen, so a call costs no registry lookup.
-    calls: DashMap<CallLabels, CallHandles>,
+    calls: FastDashMap<CallLabels, CallHandles>,
     rate_limited: Counter,
     budget_exceeded: Counter,
     cache_hits: Counter,
@@ -126,8 +126,8 @@ impl Telemetry {
         Telemetry {
             recorder,
             handle,
-            cost_nanos: DashMap::new(),
-            calls: DashMap::new(),
+            cost_nanos: FastDashMap::default(),
+            calls: FastDashMap::default(),
             rate_limited,
             budget_exceeded,
             cache_hits,
@@ -138,13 +138,18 @@ impl Telemetry {
     /// with the recorder the first time its labels are seen), then atomic updates.
     pub fn record_call(&self, row: &UsageRow) {
         let labels = self.labels_of(row);
-        let handles = match self.calls.get(&labels) {
-            Some(found) => found.clone(),
+        match self.calls.get(&labels) {
+            Some(found) => self.count(&found, row),
             None => {
                 let made = self.register(&labels);
-                self.calls.entry(labels).or_insert(made).clone()
+                let handles = self.calls.entry(labels).or_insert(made).clone();
+                self.count(&handles, row);
             }
-        };
+        }
+    }
+
+    /// Updates one label set's series for a call.
+    fn count(&self, handles: &CallHandleSet, row: &UsageRow) {
         handles.requests.increment(1);
         handles.duration.record(row.latency_ms as f64 / 1000.0);
         if let (Some(ttfb), Some(upstream)) = (row.ttfb_ms, &handles.upstream_duration) {

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use dashmap::DashMap;
+use crate::fast_map::FastDashMap;
 
 use super::counters::*;
 use super::windows::{Periods, MINUTE_BUCKETS};
@@ -13,8 +13,8 @@ use super::windows::{Periods, MINUTE_BUCKETS};
 /// Counters of this process.
 #[derive(Debug, Default)]
 pub struct LocalCounters {
-    keys: DashMap<Arc<str>, Arc<Mutex<KeyCounters>>>,
-    owners: DashMap<Arc<str>, Arc<Mutex<SpendCounters>>>,
+    keys: FastDashMap<Arc<str>, Arc<Mutex<KeyCounters>>>,
+    owners: FastDashMap<Arc<str>, Arc<Mutex<SpendCounters>>>,
     global: Mutex<SpendCounters>,
 }
 

@@ -5,7 +5,7 @@
 //! and swaps in a new map when it moves, so a key created or revoked by the CLI or
 //! another replica applies within [`REFRESH_EVERY`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::secret::{self, SecretHash};
 use super::{AuthError, ClientKey};
+use crate::fast_map::FastMap;
 use crate::secrets::MasterKey;
 use crate::store::{KeyStatus, Store, StoreError};
 
@@ -23,7 +24,7 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// Client keys by secret hash.
 #[derive(Debug, Default)]
 pub struct KeyIndex {
-    keys: ArcSwap<HashMap<SecretHash, Arc<ClientKey>>>,
+    keys: ArcSwap<FastMap<SecretHash, Arc<ClientKey>>>,
     /// Upstream key ids some active client is bound to: nobody else uses them.
     bound_upstreams: ArcSwap<HashSet<Arc<str>>>,
     /// One reload at a time: an admin write reloads while the refresher may be
@@ -46,7 +47,7 @@ impl KeyIndex {
     pub async fn reload(&self, store: &Store, master: &MasterKey) -> Result<i64, StoreError> {
         let _one_at_a_time = self.reloading.lock().await;
         let revision = store.keys_revision().await?;
-        let mut map = HashMap::new();
+        let mut map = FastMap::default();
         let mut bound = HashSet::new();
         for record in store.list_keys().await? {
             if let (Some(upstream), KeyStatus::Active) = (&record.dedicated_upstream, record.status)

@@ -4,10 +4,10 @@
 
 mod tiers;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{Capability, ModelConfig, ProviderConfig, TierConfig};
+use crate::fast_map::FastMap;
 use crate::providers::Endpoint;
 use crate::usage::Prices;
 
@@ -60,7 +60,7 @@ pub enum RouteError {
 /// Model names and aliases → routes, plus the tiers' rules.
 #[derive(Debug, Default)]
 pub struct ModelTable {
-    by_name: HashMap<String, Route>,
+    by_name: FastMap<String, Route>,
     listed: Vec<(Arc<str>, Arc<str>)>,
     /// A provider with no `[[models]]` entry: serves any other name as-is.
     open_provider: Option<usize>,

@@ -26,7 +26,7 @@ pub struct CallMeter {
     row: UsageRow,
     prices: Prices,
     started: Instant,
-    sink: UsageSink,
+    sink: Arc<UsageSink>,
     first_byte: Option<Instant>,
     /// The upstream key's reservation, settled with the real usage.
     lease: Option<Lease>,
@@ -39,7 +39,7 @@ pub struct CallMeter {
 
 impl CallMeter {
     /// Starts metering; `row` carries what is known at admission.
-    pub fn start(row: UsageRow, started: Instant, sink: UsageSink) -> Self {
+    pub fn start(row: UsageRow, started: Instant, sink: Arc<UsageSink>) -> Self {
         CallMeter {
             row,
             prices: Prices::default(),
@@ -333,8 +333,9 @@ mod tests {
     use super::*;
     use http_body_util::{BodyExt, StreamBody};
 
-    fn sink() -> (UsageSink, crate::usage::queue::UsageQueue) {
-        UsageSink::new(16, None)
+    fn sink() -> (Arc<UsageSink>, crate::usage::queue::UsageQueue) {
+        let (sink, queue) = UsageSink::new(16, None);
+        (Arc::new(sink), queue)
     }
 
     type TestFrames = std::vec::IntoIter<Result<Frame<Bytes>, std::convert::Infallible>>;
