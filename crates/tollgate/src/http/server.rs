@@ -14,6 +14,8 @@ use std::convert::Infallible;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -71,9 +73,15 @@ pub async fn serve<S>(
     S::Future: Send + 'static,
 {
     let connections = TaskTracker::new();
+    // Set when the server stops: what a connection reads after each answer (the
+    // token's own check takes a lock).
+    let stopping = Arc::new(AtomicBool::new(false));
     loop {
         let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => {
+                stopping.store(true, Ordering::Relaxed);
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -98,7 +106,7 @@ pub async fn serve<S>(
             service: service.clone(),
             limits,
         };
-        connections.spawn(connection.run(stop.clone()));
+        connections.spawn(connection.run(stop.clone(), stopping.clone()));
     }
     drop(listener);
     connections.close();
@@ -146,12 +154,12 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     /// Serves the connection's requests one after another until it closes.
-    async fn run(mut self, stop: CancellationToken) {
+    async fn run(mut self, stop: CancellationToken, stopping: Arc<AtomicBool>) {
         // One wait for the stop signal for the connection's whole life (registering a
         // new one for every request costs a lock each time).
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
-        let result = self.serve_requests(&stop, stopped).await;
+        let result = self.serve_requests(&stopping, stopped).await;
         let unread = match result {
             Ok(unread) => unread,
             Err(ConnectionError::Request(e)) => {
@@ -182,7 +190,7 @@ where
     /// left unread.
     async fn serve_requests(
         &mut self,
-        stop: &CancellationToken,
+        stopping: &AtomicBool,
         mut stopped: Pin<&mut WaitForCancellationFuture<'_>>,
     ) -> Result<bool, ConnectionError> {
         loop {
@@ -201,7 +209,7 @@ where
                 Ok(response) => response,
                 Err(never) => match never {},
             };
-            let close = !keep_alive || !body_read || stop.is_cancelled();
+            let close = !keep_alive || !body_read || stopping.load(Ordering::Relaxed);
             let close = self
                 .write_response(response, head_request, version, close)
                 .await?;
@@ -225,11 +233,13 @@ where
             }
             self.read.reserve(READ_CHUNK);
             let read = if self.read.is_empty() {
-                // Idle between requests: a stopping server closes the connection.
+                // Idle between requests: a stopping server closes the connection. The
+                // read goes first: when the next request wakes the task, the stop
+                // signal's wait (a lock each time) is not polled again.
                 tokio::select! {
                     biased;
-                    () = stopped.as_mut() => return Ok(None),
                     read = self.io.read_buf(&mut self.read) => read?,
+                    () = stopped.as_mut() => return Ok(None),
                 }
             } else {
                 self.io.read_buf(&mut self.read).await?
