@@ -326,9 +326,8 @@ async fn try_route(
             Ok(lease) => lease,
             Err(none) => return Err((no_usable_key(none.retry_after), tried)),
         };
-        let key = lease.key().clone();
-        meter.row_mut().upstream_key_id = Some(key.id.clone());
-        match upstream.call(&key, call, first_byte_timeout).await {
+        meter.row_mut().upstream_key_id = Some(lease.key().id.clone());
+        match upstream.call(lease.key(), call, first_byte_timeout).await {
             Ok(reply) => {
                 lease.succeeded(reply.headroom());
                 meter.first_byte();
@@ -336,17 +335,18 @@ async fn try_route(
                 return Ok(reply);
             }
             Err(error) => {
+                let key_id = lease.key().id.clone();
                 lease.failed(&error, &upstream.pool);
                 // Kept only on failure: a call that succeeds at once allocates no list.
-                tried.push(key.id.clone());
+                tried.push(key_id.clone());
                 if error.is_retryable()
                     && tried.len() < attempts
                     && tried.len() < upstream.pool.len()
                 {
-                    tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream attempt failed; trying another key");
+                    tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key_id, error = %error, "upstream attempt failed; trying another key");
                     continue;
                 }
-                tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key.id, error = %error, "upstream call failed");
+                tracing::warn!(request_id = %req.request_id, provider = %upstream.name, upstream_key = %key_id, error = %error, "upstream call failed");
                 return Err((error, tried));
             }
         }

@@ -60,7 +60,8 @@ pub enum RouteError {
 /// Model names and aliases → routes, plus the tiers' rules.
 #[derive(Debug, Default)]
 pub struct ModelTable {
-    by_name: FastMap<String, Route>,
+    /// Shared: a call holds its routes by reference count, not field by field.
+    by_name: FastMap<String, Arc<Route>>,
     listed: Vec<(Arc<str>, Arc<str>)>,
     /// A provider with no `[[models]]` entry: serves any other name as-is.
     open_provider: Option<usize>,
@@ -79,7 +80,7 @@ impl ModelTable {
             let Some(provider) = providers.iter().position(|p| p.name == m.provider) else {
                 continue; // validation already refused this
             };
-            let route = Route {
+            let route = Arc::new(Route {
                 model: m.name.as_str().into(),
                 upstream_model: m.upstream_model.as_str().into(),
                 provider,
@@ -91,7 +92,7 @@ impl ModelTable {
                 context_window: m.context_window,
                 fallbacks: m.fallbacks.iter().map(|f| Arc::from(f.as_str())).collect(),
                 downgrade_to: m.downgrade_to.as_deref().map(Arc::from),
-            };
+            });
             for name in std::iter::once(&m.name).chain(&m.aliases) {
                 table.by_name.insert(name.clone(), route.clone());
             }
@@ -110,7 +111,7 @@ impl ModelTable {
     }
 
     /// The route for a model a caller of `tier` asked for, checked against `needs`.
-    pub fn resolve(&self, name: &str, tier: &str, needs: Needs) -> Result<Route, RouteError> {
+    pub fn resolve(&self, name: &str, tier: &str, needs: Needs) -> Result<Arc<Route>, RouteError> {
         let target = self.tiers.route_for(tier, name).unwrap_or(name);
         let route = self
             .lookup(target)
@@ -121,7 +122,7 @@ impl ModelTable {
 
     /// The fallbacks of `route` that a caller of `tier` may use and that can serve
     /// `needs`, in order.
-    pub fn fallbacks(&self, route: &Route, tier: &str, needs: Needs) -> Vec<Route> {
+    pub fn fallbacks(&self, route: &Route, tier: &str, needs: Needs) -> Vec<Arc<Route>> {
         route
             .fallbacks
             .iter()
@@ -139,7 +140,7 @@ impl ModelTable {
         tier: &str,
         needs: Needs,
         prompt_tokens: u64,
-    ) -> Option<Route> {
+    ) -> Option<Arc<Route>> {
         let cheaper = self.lookup(route.downgrade_to.as_deref()?)?;
         let fits = cheaper
             .context_window
@@ -173,10 +174,10 @@ impl ModelTable {
             .unwrap_or_else(|| Arc::from(""))
     }
 
-    fn lookup(&self, name: &str) -> Option<Route> {
+    fn lookup(&self, name: &str) -> Option<Arc<Route>> {
         match (self.by_name.get(name), self.open_provider) {
             (Some(route), _) => Some(route.clone()),
-            (None, Some(provider)) => Some(Route {
+            (None, Some(provider)) => Some(Arc::new(Route {
                 model: name.into(),
                 upstream_model: name.into(),
                 provider,
@@ -185,7 +186,7 @@ impl ModelTable {
                 context_window: None,
                 fallbacks: Arc::from([]),
                 downgrade_to: None,
-            }),
+            })),
             (None, None) => None,
         }
     }

@@ -115,7 +115,7 @@ fn tiers_restrict_and_reroute() {
 fn fallbacks_in_order_and_allowed() {
     let t = table(TABLE);
     let small = t.resolve("small", "standard", chat()).expect("route");
-    let names = |routes: Vec<Route>| {
+    let names = |routes: Vec<Arc<Route>>| {
         routes
             .iter()
             .map(|r| r.model.to_string())
