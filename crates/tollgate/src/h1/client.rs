@@ -8,7 +8,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use super::{Framing, H1Error, MAX_HEAD};
+use super::{
+    chunked_is_final, content_length, field_spans, keeps_alive, Framing, H1Error, MAX_HEAD,
+};
 
 /// The most header fields read in a response head.
 const MAX_HEADERS: usize = 100;
@@ -158,24 +160,8 @@ pub fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>
         } else {
             Version::HTTP_11
         };
-        // Where each field is in the head, so that values share its bytes.
-        let base = buf.as_ptr() as usize;
-        // Offsets within the head (refused long before 4 GiB).
-        let offset = |ptr: *const u8| (ptr as usize - base) as u32;
-        let spans = response
-            .headers
-            .iter()
-            .map(|field| {
-                let name = offset(field.name.as_ptr());
-                let value = offset(field.value.as_ptr());
-                [
-                    name,
-                    name + field.name.len() as u32,
-                    value,
-                    value + field.value.len() as u32,
-                ]
-            })
-            .collect();
+        let mut spans = vec![[0u32; 4]; response.headers.len()];
+        field_spans(buf.as_ptr(), response.headers, &mut spans);
         let headers = Fields {
             head: buf.split_to(len).freeze(),
             spans,
@@ -202,48 +188,18 @@ fn framing(status: StatusCode, headers: &Fields, head_request: bool) -> Result<F
         return Ok(Framing::Length(0));
     }
     if let Some(last) = headers.get_all(TRANSFER_ENCODING.as_str()).last() {
-        let final_coding = last.rsplit(|&b| b == b',').next().unwrap_or_default();
-        return Ok(
-            if final_coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                Framing::Chunked
-            } else {
-                Framing::UntilClose
-            },
-        );
+        return Ok(if chunked_is_final(last) {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        });
     }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH.as_str()) {
-        for part in value.split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-                return Err(H1Error::ContentLength);
-            }
-            let n: u64 = std::str::from_utf8(part)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or(H1Error::ContentLength)?;
-            if length.is_some_and(|seen| seen != n) {
-                return Err(H1Error::ContentLength);
-            }
-            length = Some(n);
-        }
-    }
+    let length = content_length(headers.get_all(CONTENT_LENGTH.as_str()))
+        .map_err(|()| H1Error::ContentLength)?;
     Ok(length.map_or(Framing::UntilClose, Framing::Length))
 }
 
 /// Whether the server lets the connection carry another request.
 fn keep_alive(version: Version, headers: &Fields) -> bool {
-    let mut keep = version == Version::HTTP_11;
-    for value in headers.get_all(CONNECTION.as_str()) {
-        for token in value.split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if token.eq_ignore_ascii_case(b"close") {
-                return false;
-            }
-            if token.eq_ignore_ascii_case(b"keep-alive") {
-                keep = true;
-            }
-        }
-    }
-    keep
+    keeps_alive(version, headers.get_all(CONNECTION.as_str()))
 }

@@ -33,5 +33,69 @@ pub enum H1Error {
     Chunked(&'static str),
 }
 
+/// Where each header field's name and value are in a head that starts at `base`, as
+/// byte offsets (a head is refused long before 4 GiB): once the head is split off
+/// its buffer, its values can be slices of it.
+fn field_spans(base: *const u8, fields: &[httparse::Header<'_>], out: &mut [[u32; 4]]) {
+    let offset = |ptr: *const u8| (ptr as usize - base as usize) as u32;
+    for (span, field) in out.iter_mut().zip(fields) {
+        let name = offset(field.name.as_ptr());
+        let value = offset(field.value.as_ptr());
+        *span = [
+            name,
+            name + field.name.len() as u32,
+            value,
+            value + field.value.len() as u32,
+        ];
+    }
+}
+
+/// True when the last coding of a `transfer-encoding` value is `chunked`.
+fn chunked_is_final(transfer_encoding: &[u8]) -> bool {
+    let last = transfer_encoding.rsplit(|&b| b == b',').next();
+    last.is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// The length the `content-length` values say: `Ok(None)` without one, `Err` when a
+/// value is not a number or they disagree (lists of equal numbers are one length).
+fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, ()> {
+    let mut length: Option<u64> = None;
+    for value in values {
+        for part in value.split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+                return Err(());
+            }
+            let n: u64 = std::str::from_utf8(part)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(())?;
+            if length.is_some_and(|seen| seen != n) {
+                return Err(());
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+/// Whether a message lets its connection carry another one: HTTP/1.1 unless a
+/// `connection` value says `close`, HTTP/1.0 only when one says `keep-alive`.
+fn keeps_alive<'a>(version: http::Version, connection: impl Iterator<Item = &'a [u8]>) -> bool {
+    let mut keep = version == http::Version::HTTP_11;
+    for value in connection {
+        for token in value.split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") {
+                return false;
+            }
+            if token.eq_ignore_ascii_case(b"keep-alive") {
+                keep = true;
+            }
+        }
+    }
+    keep
+}
+
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version};
 
-use super::{Framing, MAX_HEAD};
+use super::{chunked_is_final, content_length, field_spans, keeps_alive, Framing, MAX_HEAD};
 
 /// The most header fields read in a request head.
 pub const MAX_HEADERS: usize = 100;
@@ -90,28 +90,17 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, RequestE
         Version::HTTP_11
     };
     // Where the target and each field are in the head, so that they share its bytes.
-    let base = buf.as_ptr() as usize;
-    let offset = |ptr: *const u8| (ptr as usize - base) as u32;
     let target = request.path.unwrap_or_default();
-    let target = (offset(target.as_ptr()), target.len() as u32);
-    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let target_start = target.as_ptr() as usize - buf.as_ptr() as usize;
+    let target_end = target_start + target.len();
+    let mut spans = [[0u32; 4]; MAX_HEADERS];
     let count = request.headers.len();
-    for (span, field) in spans.iter_mut().zip(request.headers.iter()) {
-        let name = offset(field.name.as_ptr());
-        let value = offset(field.value.as_ptr());
-        *span = (
-            name,
-            name + field.name.len() as u32,
-            value,
-            value + field.value.len() as u32,
-        );
-    }
+    field_spans(buf.as_ptr(), request.headers, &mut spans);
     let head = buf.split_to(len).freeze();
-    let (start, target_len) = (target.0 as usize, target.1 as usize);
-    let uri = Uri::from_maybe_shared(head.slice(start..start + target_len))
+    let uri = Uri::from_maybe_shared(head.slice(target_start..target_end))
         .map_err(|_| RequestError::Invalid("request target"))?;
     let mut headers = HeaderMap::with_capacity(count);
-    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+    for &[name_start, name_end, value_start, value_end] in &spans[..count] {
         let name = http::HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
             .map_err(|_| RequestError::Invalid("header name"))?;
         let value =
@@ -143,50 +132,27 @@ pub fn parse_request(buf: &mut BytesMut) -> Result<Option<RequestHead>, RequestE
 /// coding, else `content-length`, else none.
 fn request_framing(headers: &HeaderMap) -> Result<Framing, RequestError> {
     if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-        let final_coding = last
-            .as_bytes()
-            .rsplit(|&b| b == b',')
-            .next()
-            .unwrap_or_default();
-        return if final_coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+        return if chunked_is_final(last.as_bytes()) {
             Ok(Framing::Chunked)
         } else {
             Err(RequestError::TransferEncoding)
         };
     }
-    let mut length: Option<u64> = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
-                return Err(RequestError::ContentLength);
-            }
-            let n = part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-            if length.is_some_and(|seen| seen != n) {
-                return Err(RequestError::ContentLength);
-            }
-            length = Some(n);
-        }
-    }
+    let values = headers
+        .get_all(CONTENT_LENGTH)
+        .into_iter()
+        .map(HeaderValue::as_bytes);
+    let length = content_length(values).map_err(|()| RequestError::ContentLength)?;
     Ok(Framing::Length(length.unwrap_or(0)))
 }
 
-/// Whether the client lets the connection carry another request: HTTP/1.1 unless it
-/// says `close`, HTTP/1.0 only when it says `keep-alive`.
+/// Whether the client lets the connection carry another request.
 fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
-    let mut keep = version == Version::HTTP_11;
-    for value in headers.get_all(CONNECTION) {
-        for token in value.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if token.eq_ignore_ascii_case(b"close") {
-                return false;
-            }
-            if token.eq_ignore_ascii_case(b"keep-alive") {
-                keep = true;
-            }
-        }
-    }
-    keep
+    let values = headers
+        .get_all(CONNECTION)
+        .into_iter()
+        .map(HeaderValue::as_bytes);
+    keeps_alive(version, values)
 }
 
 /// How a response body goes on the wire.
