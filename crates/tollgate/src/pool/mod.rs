@@ -256,20 +256,12 @@ impl KeyPool {
             });
         }
         let set = self.set.load();
-        let (today, until_tomorrow) = utc_day(now_ms);
+        let (today, _) = utc_day(now_ms);
         let mut soonest: Option<Duration> = None;
         let n = self.cursor.fetch_add(1, Ordering::Relaxed);
         for index in order::candidates(&set, self.strategy, n, caller, bound, tried, now, today) {
             let key = &set.keys[index];
-            match key.with_state(|s| {
-                s.reserve(
-                    &key.attributes.limits,
-                    demand,
-                    now,
-                    now_ms,
-                    (today, until_tomorrow),
-                )
-            }) {
+            match key.with_state(|s| s.reserve(&key.attributes.limits, demand, now, now_ms)) {
                 Ok(reservation) => return Ok(Lease::new(key.clone(), reservation, now)),
                 Err(Refusal::Wait(wait)) => soonest = Some(soonest.map_or(wait, |s| s.min(wait))),
                 Err(Refusal::Unavailable) => {}

@@ -151,8 +151,8 @@ impl KeyState {
         demand: Demand,
         now: Instant,
         now_ms: i64,
-        (today, until_tomorrow): (i64, Duration),
     ) -> Result<Reservation, Refusal> {
+        let (today, until_tomorrow) = super::utc_day(now_ms);
         self.roll(now, today);
         match self.health {
             Health::Ok => {}
