@@ -16,12 +16,13 @@ use super::{
 const MAX_HEADERS: usize = 100;
 
 /// Writes a request head into `out`: request line, `host` unless `headers` has one,
-/// the headers (framing headers are the client's: `content-length` is written from
-/// `body_len`), and the blank line.
+/// the headers and then the `credential` field, when there is one (framing headers
+/// are the client's: `content-length` is written from `body_len`), and the blank line.
 pub fn encode_request(
     method: &Method,
     target: &str,
     headers: &[(HeaderName, HeaderValue)],
+    credential: Option<(&HeaderName, &HeaderValue)>,
     host: &HeaderValue,
     body_len: usize,
     out: &mut Vec<u8>,
@@ -33,7 +34,7 @@ pub fn encode_request(
     if !headers.iter().any(|(name, _)| name == HOST) {
         line(out, HOST.as_str().as_bytes(), host.as_bytes());
     }
-    for (name, value) in headers {
+    for (name, value) in headers.iter().map(|(n, v)| (n, v)).chain(credential) {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
             continue;
         }
@@ -77,18 +78,27 @@ impl Fields {
             })
     }
 
-    /// Every value of the field `name` (ASCII, matched without regard to case).
+    /// Where the values of the field `name` are (ASCII, matched without regard to
+    /// case): start and end in the head.
+    fn value_spans<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
+        self.spans
+            .iter()
+            .filter(move |[n, n_end, _, _]| {
+                self.head[*n as usize..*n_end as usize].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|&[_, _, value, value_end]| (value as usize, value_end as usize))
+    }
+
+    /// Every value of the field `name`.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        self.value_spans(name)
+            .map(|(start, end)| &self.head[start..end])
     }
 
     /// The first value of the field `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        let (start, end) = self.value_spans(name).next()?;
+        Some(&self.head[start..end])
     }
 
     /// The first value of `name` as text, trimmed; `None` when absent or not UTF-8.
@@ -98,10 +108,8 @@ impl Fields {
 
     /// The first value of `name` as a header value sharing the head's bytes.
     pub fn value(&self, name: &str) -> Option<HeaderValue> {
-        let [_, _, value, value_end] = *self.spans.iter().find(|[n, n_end, _, _]| {
-            self.head[*n as usize..*n_end as usize].eq_ignore_ascii_case(name.as_bytes())
-        })?;
-        HeaderValue::from_maybe_shared(self.head.slice(value as usize..value_end as usize)).ok()
+        let (start, end) = self.value_spans(name).next()?;
+        HeaderValue::from_maybe_shared(self.head.slice(start..end)).ok()
     }
 
     /// How many fields there are.

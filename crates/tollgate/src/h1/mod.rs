@@ -3,10 +3,11 @@
 //! response head it reads), [`server`] (the request head a client sends and the
 //! response head the gateway writes), and [`body`] (bodies framed by `content-length`,
 //! `chunked`, or the end of the connection). [`crate::providers::origin`] and
-//! [`crate::http::server`] do the I/O.
+//! [`crate::http::server`] do the I/O, with the one write helper they share in [`io`].
 
 pub mod body;
 pub mod client;
+pub mod io;
 pub mod server;
 
 pub use body::{BodyDecoder, Decoded, Framing, Joined};

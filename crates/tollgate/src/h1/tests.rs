@@ -52,6 +52,7 @@ fn a_request_head_has_the_host_the_headers_and_the_body_length() {
         &Method::POST,
         "/v1/chat/completions",
         &headers,
+        None,
         &host,
         212,
         &mut out,
@@ -72,16 +73,36 @@ fn a_get_without_a_body_has_no_content_length_and_a_given_host_is_kept() {
     )];
     let mut out = Vec::new();
     let host = HeaderValue::from_static("127.0.0.1:11434");
-    encode_request(&Method::GET, "/v1/models?x=1", &headers, &host, 0, &mut out);
+    encode_request(
+        &Method::GET,
+        "/v1/models?x=1",
+        &headers,
+        None,
+        &host,
+        0,
+        &mut out,
+    );
     assert_eq!(
         String::from_utf8(out).expect("ascii"),
         "GET /v1/models?x=1 HTTP/1.1\r\nhost: localhost:11434\r\n\r\n"
     );
     let mut out = Vec::new();
-    encode_request(&Method::POST, "/", &[], &host, 0, &mut out);
+    let credential = (
+        &http::header::AUTHORIZATION,
+        &HeaderValue::from_static("Bearer k"),
+    );
+    encode_request(
+        &Method::POST,
+        "/",
+        &[],
+        Some(credential),
+        &host,
+        0,
+        &mut out,
+    );
     assert!(String::from_utf8(out)
         .expect("ascii")
-        .ends_with("content-length: 0\r\n\r\n"));
+        .ends_with("authorization: Bearer k\r\ncontent-length: 0\r\n\r\n"));
 }
 
 #[test]
@@ -92,6 +113,7 @@ fn lengths_are_written_in_decimal() {
             &Method::POST,
             "/",
             &[],
+            None,
             &HeaderValue::from_static("h"),
             n,
             &mut out,

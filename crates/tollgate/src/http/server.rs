@@ -32,6 +32,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use crate::h1::io::write_all;
 use crate::h1::server::{
     chunk_start, encode_response, parse_request, RequestError, RequestHead, ResponseFraming,
     CONTINUE, LAST_CHUNK,
@@ -275,6 +276,7 @@ where
                 }
                 Ok((Body::from(self.read.split_to(n).freeze()), true))
             }
+            // (`UntilClose` frames responses only: a request head never has it.)
             Framing::Chunked | Framing::UntilClose => {
                 if head.expect_continue && self.read.is_empty() {
                     self.io.write_all(CONTINUE).await?;
@@ -427,19 +429,6 @@ where
         };
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
-}
-
-/// Writes every byte of `parts`, in as few writes as the socket takes.
-async fn write_all(io: &mut TcpStream, mut parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
-    IoSlice::advance_slices(&mut parts, 0);
-    while !parts.is_empty() {
-        let written = io.write_vectored(parts).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut parts, written);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::sse_body::{SseTranslator, TranslatedSse};
 /// The Messages API version Tollgate speaks.
 const ANTHROPIC_VERSION: HeaderValue = HeaderValue::from_static("2023-06-01");
 const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// `max_tokens` when the client sets none (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -47,25 +47,15 @@ pub async fn call(
                 e.message
             ))
         })?;
-    // The key last, left out for a keyless server.
-    let api_key = key.api_key();
-    let headers = [
-        (CONTENT_TYPE, transport::JSON),
-        (ACCEPT, transport::JSON_OR_EVENTS),
-        (ANTHROPIC_VERSION_HEADER, ANTHROPIC_VERSION),
-        (
-            X_API_KEY,
-            api_key.cloned().unwrap_or(HeaderValue::from_static("")),
-        ),
-    ];
     let request = OriginRequest {
         method: http::Method::POST,
         target: uri.path_and_query().map_or("/", |p| p.as_str()),
-        headers: if api_key.is_some() {
-            &headers[..]
-        } else {
-            &headers[..3]
-        },
+        headers: &[
+            (CONTENT_TYPE, transport::JSON),
+            (ACCEPT, transport::JSON_OR_EVENTS),
+            (ANTHROPIC_VERSION_HEADER, ANTHROPIC_VERSION),
+        ],
+        credential: key.api_key().map(|api_key| (&X_API_KEY, api_key)),
         body: Bytes::from(body),
     };
     let answer = transport::send(client, request, first_byte_timeout).await?;

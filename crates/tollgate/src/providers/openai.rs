@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::HeaderValue;
 use wire::openai::{read_usage, ErrorEnvelope};
 
 use super::origin::{OriginClient, OriginRequest};
@@ -20,25 +19,14 @@ pub async fn call(
     call: &Call<'_>,
     first_byte_timeout: Duration,
 ) -> Result<UpstreamReply, UpstreamError> {
-    // The key's authorization last, left out for a keyless server.
-    let auth = key.authorization();
-    let headers = [
-        (CONTENT_TYPE, transport::JSON),
-        (ACCEPT, transport::JSON_OR_EVENTS),
-        (
-            AUTHORIZATION,
-            auth.cloned().unwrap_or(HeaderValue::from_static("")),
-        ),
-    ];
-    let headers = if auth.is_some() {
-        &headers[..]
-    } else {
-        &headers[..2]
-    };
     let request = OriginRequest {
         method: http::Method::POST,
         target: uri.path_and_query().map_or("/", |p| p.as_str()),
-        headers,
+        headers: &[
+            (CONTENT_TYPE, transport::JSON),
+            (ACCEPT, transport::JSON_OR_EVENTS),
+        ],
+        credential: key.authorization().map(|auth| (&AUTHORIZATION, auth)),
         body: call.body.clone(),
     };
     let answer = transport::send(client, request, first_byte_timeout).await?;

@@ -61,6 +61,9 @@ pub struct OriginRequest<'a> {
     pub target: &'a str,
     /// Header fields (`host` is the client's unless given; framing is always its own).
     pub headers: &'a [(HeaderName, HeaderValue)],
+    /// The key's field (`authorization`, `x-api-key`), written after `headers`; none
+    /// for a keyless server.
+    pub credential: Option<(&'a HeaderName, &'a HeaderValue)>,
     pub body: Bytes,
 }
 
@@ -172,6 +175,7 @@ impl OriginClient {
                 &request.method,
                 request.target,
                 request.headers,
+                request.credential,
                 &self.shared.host,
                 request.body.len(),
                 &mut conn.head,
@@ -243,21 +247,11 @@ impl OriginClient {
 impl Conn {
     /// Writes the encoded head and then `body`, in as few writes as the socket takes.
     async fn write_request(&mut self, body: &[u8]) -> std::io::Result<()> {
-        let (mut head, mut body) = (&self.head[..], body);
-        while !head.is_empty() || !body.is_empty() {
-            let written = if head.is_empty() {
-                self.io.write(body).await?
-            } else {
-                let parts = [IoSlice::new(head), IoSlice::new(body)];
-                self.io.write_vectored(&parts).await?
-            };
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            let from_head = written.min(head.len());
-            head = &head[from_head..];
-            body = &body[written - from_head..];
-        }
+        h1::io::write_all(
+            &mut self.io,
+            &mut [IoSlice::new(&self.head), IoSlice::new(body)],
+        )
+        .await?;
         self.io.flush().await
     }
 
@@ -452,6 +446,7 @@ mod tests {
             method: http::Method::POST,
             target: "/v1/chat/completions",
             headers: &[],
+            credential: None,
             body: Bytes::from_static(b"{}"),
         }
     }
@@ -585,6 +580,7 @@ mod tests {
             method: http::Method::POST,
             target: "/v1/chat/completions?x=1",
             headers: &headers,
+            credential: None,
             body: Bytes::from_static(b"{}"),
         };
         let response = client.request(request).await.expect("answer");

@@ -293,6 +293,7 @@ mod tests {
             method: http::Method::POST,
             target: "/v1/chat/completions",
             headers: &[],
+            credential: None,
             body,
         }
     }
