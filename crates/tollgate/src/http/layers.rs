@@ -277,11 +277,11 @@ fn admit_caller(
     let key = match auth::presented_key(request.headers()) {
         None => Err(AuthError::MissingKey),
         Some(secret) => {
-            let now_ms = match request.extensions().get::<RequestId>() {
+            let received_ms = match request.extensions().get::<RequestId>() {
                 Some(id) => id.received_ms,
                 None => now_ms(),
             };
-            state.keys.authenticate(secret, now_ms)
+            state.keys.authenticate(secret, received_ms)
         }
     }?;
     request.extensions_mut().insert(Caller(key.clone()));
