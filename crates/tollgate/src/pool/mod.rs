@@ -226,8 +226,8 @@ impl KeyPool {
         self.set.store(Arc::new(KeySet::new(next)));
     }
 
-    /// Picks and reserves a key for a call of `demand`, skipping `tried` keys and keys
-    /// bound to other clients (`bound`); answers when one may come free otherwise.
+    /// [`KeyPool::pick_at`] the current time (calls pick at their own time).
+    #[cfg(test)]
     pub fn pick(
         &self,
         caller: Caller<'_>,
@@ -238,7 +238,9 @@ impl KeyPool {
         self.pick_at(caller, bound, tried, demand, crate::store::now_ms())
     }
 
-    /// [`KeyPool::pick`] at `now_ms` (Unix ms; the call's time, read once per call).
+    /// Picks and reserves a key for a call of `demand` at `now_ms` (Unix ms; the
+    /// call's time, read once per call), skipping `tried` keys and keys bound to other
+    /// clients (`bound`); answers when one may come free otherwise.
     pub fn pick_at(
         &self,
         caller: Caller<'_>,
