@@ -18,7 +18,10 @@ pub fn count(text: &str) -> u32 {
 /// every call).
 pub fn count_bytes(bytes: &[u8]) -> u32 {
     let mut counter = Counter::default();
-    for chunk in bytes.utf8_chunks() {
+    // The leading ASCII (usually all of a request body) needs no UTF-8 validation;
+    // what follows starts at a character boundary either way.
+    let ascii = counter.feed_ascii(bytes);
+    for chunk in bytes[ascii..].utf8_chunks() {
         counter.feed_str(chunk.valid());
         if !chunk.invalid().is_empty() {
             counter.feed_char(char::REPLACEMENT_CHARACTER);
@@ -68,10 +71,7 @@ impl Counter {
         while i < bytes.len() {
             // ASCII without branches on the text: a run of letters and digits costs a
             // token at its 1st, 5th, 9th… character, punctuation one each.
-            let (tokens, run, ascii) = count_ascii(&bytes[i..], self.run);
-            self.tokens = self.tokens.saturating_add(tokens);
-            self.run = run;
-            i += ascii;
+            i += self.feed_ascii(&bytes[i..]);
             if i < bytes.len() {
                 // `text` is a str, so a character starts here.
                 let Some(ch) = text[i..].chars().next() else {
@@ -81,6 +81,14 @@ impl Counter {
                 i += ch.len_utf8();
             }
         }
+    }
+
+    /// Feeds the leading ASCII of `bytes`; answers how many bytes that was.
+    fn feed_ascii(&mut self, bytes: &[u8]) -> usize {
+        let (tokens, run, ascii) = count_ascii(bytes, self.run);
+        self.tokens = self.tokens.saturating_add(tokens);
+        self.run = run;
+        ascii
     }
 
     fn feed_char(&mut self, ch: char) {
@@ -240,7 +248,7 @@ mod tests {
 
     #[test]
     fn bytes_count_like_their_lossy_text() {
-        let samples: [&[u8]; 9] = [
+        let samples: [&[u8]; 10] = [
             b"",
             b"{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}",
             "caf\u{e9} na\u{ef}ve \u{65e5}\u{672c}\u{8a9e}\u{3067}\u{3059} \u{1f600}!".as_bytes(),
@@ -250,6 +258,7 @@ mod tests {
             "\u{85}next\u{a0}nbsp\u{2003}em".as_bytes(),
             b"1234567890 12345 x1y2z3",
             b"\xf0\x9f\x98",
+            b"abcde\xffghij \xc3\xa9t\xc3",
         ];
         for bytes in samples {
             let lossy = String::from_utf8_lossy(bytes);
