@@ -12,9 +12,11 @@ use crate::usage::UsageRow;
 /// Rows per multi-row INSERT, largest first: a batch is cut into as many statements of
 /// the first size as fit, then at most one of each smaller size, so any batch takes few
 /// statements (each a round trip to the database) and each statement text is prepared
-/// once and then served from sqlx's statement cache. 256 rows × 22 columns stays under
-/// SQLite's and PostgreSQL's parameter limits.
-const STATEMENT_ROWS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
+/// once and then served from sqlx's statement cache. The largest is the writer's batch
+/// ([`crate::usage::writer::BATCH_MAX`]): a bigger write (rows that waited for a slow
+/// one) is several statements, between which SQLite's thread yields the CPU.
+const STATEMENT_ROWS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+const _: () = assert!(STATEMENT_ROWS[0] == crate::usage::writer::BATCH_MAX);
 
 /// The columns an insert writes, in bind order.
 const INSERT_COLUMNS: [&str; 22] = [
@@ -109,7 +111,7 @@ impl Store {
             }
             if statements.len() == 1 {
                 // One statement is a transaction of its own: no BEGIN and COMMIT round
-                // trips (a batch of up to 256 rows, the usual case under load).
+                // trips (a batch of up to 64 rows, the usual case under load).
                 for statement in statements {
                     statement.execute(pool).await?;
                 }
@@ -310,12 +312,12 @@ mod tests {
             }
             assert_eq!(next, rows, "every row is written once for {rows} rows");
             assert!(
-                plan.len() <= rows / 256 + 8,
+                plan.len() <= rows / 64 + 6,
                 "{rows} rows took {} statements",
                 plan.len()
             );
         }
-        assert_eq!(statement_plan(299).len(), 5);
+        assert_eq!(statement_plan(299).len(), 8);
     }
 
     /// A row `n` ms after `base`, with an id that sorts by time as real ids do.
@@ -340,7 +342,7 @@ mod tests {
 
     async fn batches_are_written_whole_and_retries_skip_stored_rows(store: Store) {
         let base = 1_700_000_000_000;
-        // A 256-row statement and a remainder of smaller ones (256 + 32 + 8 + 2 + 1).
+        // Four 64-row statements and a remainder of smaller ones (4 × 64 + 32 + 8 + 2 + 1).
         let rows: Vec<UsageRow> = (0..299).map(|n| row(base, n)).collect();
         store.insert_usage(&rows).await.expect("insert");
         // A retried batch that overlaps: stored rows are skipped, new ones written.
