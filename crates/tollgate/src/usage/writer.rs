@@ -23,12 +23,9 @@ use super::spool::Spool;
 use super::UsageRow;
 use crate::store::{Store, StoreError};
 
-/// Rows per batch taken from the queue at most. Small on purpose: SQLite writes on a
-/// thread of its own that shares the gateway's CPU, and a batch is one burst of that
-/// thread's work; 64 rows (about half a millisecond) keep those bursts out of the
-/// relay's tail latency (256-row bursts made p99 at 16 connections ~3× p50, 64-row ones
-/// ~2.4×). Under load, batches that wait for the write in flight join the next one.
-pub const BATCH_MAX: usize = 64;
+/// Rows per batch taken from the queue at most. A batch is one transaction, written
+/// in statements of at most 64 rows (see `store::usage`).
+pub const BATCH_MAX: usize = 256;
 
 /// How long the first row of a batch waits for company before the batch is written:
 /// fewer, larger transactions under load; rows visible within this delay when idle.
@@ -43,10 +40,10 @@ pub const SLOW_WRITE: Duration = Duration::from_secs(1);
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// Rows that may wait in memory for the write in flight; more go to the spool.
-pub const WAITING_MAX: usize = 2048;
+pub const WAITING_MAX: usize = 8 * BATCH_MAX;
 
 /// Rows per replay write.
-pub const REPLAY_CHUNK: usize = 1024;
+pub const REPLAY_CHUNK: usize = 4 * BATCH_MAX;
 
 type Write = JoinHandle<(Vec<UsageRow>, Result<(), StoreError>)>;
 
