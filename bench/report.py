@@ -27,14 +27,63 @@ LOAD_SCENARIOS = [
 
 
 def load(path):
-    results = {}
+    """Rows by (target, scenario); a scenario measured in several rounds is merged
+    into one row of the rounds' medians (see `merge`)."""
+    rounds = {}
     with open(path) as f:
         for line in f:
             line = line.strip()
             if line:
                 row = json.loads(line)
-                results[(row["target"], row["scenario"])] = row
-    return results
+                rounds.setdefault((row["target"], row["scenario"]), []).append(row)
+    return {key: merge(rows) for key, rows in rounds.items()}
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def merge(rows):
+    """One row for the rounds of a scenario: the median of each figure (RPS, p50,
+    p99, CPU per request, TTFB), the sum of errors and failures, the largest RSS and
+    the largest other load (a disturbed round is flagged)."""
+    if len(rows) == 1:
+        return rows[0]
+    first = rows[0]
+    merged = dict(first, rounds=len(rows))
+    if "requests" in first:  # a load scenario
+        rates = [rps(r) for r in rows]
+        merged["duration_us"] = 1e6
+        merged["requests"] = median(rates)
+        for which in ("proxy_ticks", "upstream_ticks"):
+            per_request = [cpu_us_per_request(r, which) for r in rows]
+            mid = median(per_request)
+            merged[which] = (
+                None if mid is None else mid * merged["requests"] * first["clk_tck"] / 1e6
+            )
+        for field in ("p50_us", "p99_us", "mean_us", "cpu0_busy_pct"):
+            merged[field] = median(r.get(field) for r in rows)
+        merged["errors"] = {
+            kind: sum(r["errors"].get(kind, 0) for r in rows) for kind in first["errors"]
+        }
+        merged["proxy_rss_kb"] = max((r.get("proxy_rss_kb") or 0 for r in rows), default=0) or None
+        merged["other_load_pct"] = max(r.get("other_load_pct", 0) for r in rows)
+    elif first["scenario"] == "rss":
+        for field in ("proxy_hwm_kb", "upstream_hwm_kb"):
+            values = [r.get(field) for r in rows if r.get(field) is not None]
+            merged[field] = max(values) if values else None
+    else:  # ttfb-c1
+        for field, value in first.items():
+            if field.endswith("_us"):
+                merged[field] = median(r.get(field) for r in rows)
+        for field in ("samples", "failures"):
+            if field in first:
+                merged[field] = sum(r.get(field, 0) for r in rows)
+    return merged
 
 
 def rps(row):

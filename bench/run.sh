@@ -4,7 +4,8 @@
 #
 # Environment knobs (defaults in brackets):
 #   BENCH_TARGETS   targets to measure ["direct nginx tollgate-open tollgate tollgate-redis"]
-#   BENCH_DURATION  seconds measured per load scenario [10]
+#   BENCH_DURATION  seconds measured per load scenario and round [10]
+#   BENCH_ROUNDS    rounds over all targets; the report takes each figure's median [3]
 #   BENCH_WARMUP    seconds of warm-up before each scenario [2]
 #   BENCH_TTFB_COUNT  stream requests timed at 1 connection [2000]
 #   BENCH_NO_BUILD  set to 1 to skip `cargo build --release`
@@ -17,6 +18,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
 TARGETS=${BENCH_TARGETS:-"direct nginx tollgate-open tollgate tollgate-redis"}
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-2}
 TTFB_COUNT=${BENCH_TTFB_COUNT:-2000}
 
@@ -283,6 +285,7 @@ run_tollgate() {
       die "tollgate-redis needs Redis on 127.0.0.1:6379"
   fi
   [ -x "$bin" ] || die "$bin is missing (build it, or leave tollgate out of BENCH_TARGETS)"
+  rm -rf "$dir" # a fresh database every round
   mkdir -p "$dir"
   cat >"$dir/tollgate.toml" <<EOF
 [server]
@@ -342,20 +345,27 @@ main() {
   wait_port "$MOCK_PORT" "$MOCK_PID" || die "the mock did not start, see $WORK/mock.log"
   : >"$RESULTS"
   local target
-  for target in $TARGETS; do
-    case $target in
-      direct) run_direct ;;
-      nginx) run_nginx ;;
-      tollgate | tollgate-open | tollgate-redis) run_tollgate "$target" ;;
-      *) die "unknown target $target" ;;
-    esac
+  # Every target in turn, ROUNDS times over: a host that slows down for a while (these
+  # machines are shared) then disturbs one round of each target, not all of one.
+  local round
+  for round in $(seq "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    for target in $TARGETS; do
+      case $target in
+        direct) run_direct ;;
+        nginx) run_nginx ;;
+        tollgate | tollgate-open | tollgate-redis) run_tollgate "$target" ;;
+        *) die "unknown target $target" ;;
+      esac
+    done
   done
   stop_all
   local status=0
   {
     echo "## Tollgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Machine: $machine. Commit: $commit. Load: wrk -t1, ${WARMUP}s warm-up + ${DURATION}s per scenario;"
+    echo "Machine: $machine. Commit: $commit. Load: wrk -t1, ${WARMUP}s warm-up + ${DURATION}s per scenario,"
+    echo "$ROUNDS rounds over all targets (each figure: the median of the rounds; RSS and other load: the largest);"
     echo "servers pinned to CPU $SERVER_CPU, load to CPU $LOAD_CPU; mock replies 12 words, no delays."
     echo
   } >"$WORK/report.md"
