@@ -156,19 +156,30 @@ impl Spool {
 
     /// Appends rows and syncs them to disk.
     pub fn append(&mut self, rows: &[UsageRow]) -> std::io::Result<()> {
-        let mut text = Vec::with_capacity(rows.len() * 400);
-        for row in rows {
-            serde_json::to_writer(&mut text, &SpooledRow::from(row))?;
-            text.push(b'\n');
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        file.write_all(&text)?;
-        file.sync_data()?;
-        self.len = file.metadata()?.len();
+        self.len = append_lines(&self.path, rows)?;
         Ok(())
+    }
+
+    /// [`Spool::append`] on a blocking thread, so that the runtime (and the relay on
+    /// it) goes on while the disk syncs; answers the rows back with the outcome.
+    pub async fn append_off_runtime(
+        &mut self,
+        rows: Vec<UsageRow>,
+    ) -> (Vec<UsageRow>, std::io::Result<()>) {
+        let path = self.path.clone();
+        let appended = tokio::task::spawn_blocking(move || {
+            let outcome = append_lines(&path, &rows);
+            (rows, outcome)
+        })
+        .await;
+        match appended {
+            Ok((rows, Ok(len))) => {
+                self.len = len;
+                (rows, Ok(()))
+            }
+            Ok((rows, Err(e))) => (rows, Err(e)),
+            Err(e) => (Vec::new(), Err(std::io::Error::other(e))),
+        }
     }
 
     /// Reads up to `max` pending rows.
@@ -218,6 +229,23 @@ impl Spool {
     }
 }
 
+/// Appends `rows` to the file at `path`, one JSON line each, and syncs it; answers the
+/// file's new length.
+fn append_lines(path: &Path, rows: &[UsageRow]) -> std::io::Result<u64> {
+    let mut text = Vec::with_capacity(rows.len() * 400);
+    for row in rows {
+        serde_json::to_writer(&mut text, &SpooledRow::from(row))?;
+        text.push(b'\n');
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(&text)?;
+    file.sync_data()?;
+    Ok(file.metadata()?.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +261,54 @@ mod tests {
             prompt_tokens: 3,
             ..UsageRow::default()
         }
+    }
+
+    /// The append runs off the runtime: while it waits for the file (a named pipe
+    /// whose reader only opens once another task has run), the runtime's one thread
+    /// runs other tasks. Done inline, the reader would give up after 5 s and the test
+    /// fail.
+    #[tokio::test(flavor = "current_thread")]
+    async fn appending_leaves_the_runtime_free_while_the_file_blocks() {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("usage.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success(), "mkfifo failed");
+        let mut spool = Spool::open(&path).expect("open");
+        let ran = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (ran, path) = (ran.clone(), path.clone());
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !ran.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let ran_first = ran.load(Ordering::SeqCst);
+                let mut text = String::new();
+                std::fs::File::open(&path)
+                    .and_then(|mut f| f.read_to_string(&mut text))
+                    .expect("read the pipe");
+                (ran_first, text)
+            })
+        };
+        let flag = ran.clone();
+        tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        // The pipe cannot be synced: the outcome is an error, the rows come back.
+        let (rows, _outcome) = spool.append_off_runtime(vec![row("req_p")]).await;
+        assert_eq!(rows.len(), 1);
+        let (ran_first, text) = reader.join().expect("reader");
+        assert!(
+            ran_first,
+            "another task ran while the append waited for the file"
+        );
+        assert!(text.contains("req_p"), "{text}");
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub async fn run(
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            done = finished(&mut writer.in_flight) => writer.write_done(done),
+            done = finished(&mut writer.in_flight) => writer.write_done(done).await,
             n = queue.recv_many(&mut batch, BATCH_MAX), if !collecting => {
                 if n == 0 {
                     break; // every sender is gone
@@ -132,7 +132,7 @@ pub async fn run(
             match queue.take_queued(&mut batch, room) {
                 None => closed = true,
                 Some(_) if batch.len() == BATCH_MAX => {
-                    writer.take(&mut batch);
+                    writer.take(&mut batch).await;
                     continue;
                 }
                 Some(_) => {}
@@ -140,9 +140,9 @@ pub async fn run(
             break;
         }
         if ticked || closed {
-            writer.take(&mut batch);
+            writer.take(&mut batch).await;
         }
-        writer.start_write();
+        writer.start_write().await;
         if queue.len() < BATCH_MAX {
             writer.start_replay();
         }
@@ -154,10 +154,10 @@ pub async fn run(
     // and empty the spool while the database takes it.
     queue.close();
     while queue.recv_many(&mut batch, BATCH_MAX).await > 0 {}
-    writer.take(&mut batch);
+    writer.take(&mut batch).await;
     writer.settle_in_flight().await;
     writer.resting_until = None;
-    writer.start_write();
+    writer.start_write().await;
     writer.settle_in_flight().await;
     while writer.spool.has_pending() && !writer.resting() {
         writer.start_replay();
@@ -203,25 +203,25 @@ impl Writer {
     }
 
     /// Takes a batch: into the next write, or into the spool.
-    fn take(&mut self, batch: &mut Vec<UsageRow>) {
+    async fn take(&mut self, batch: &mut Vec<UsageRow>) {
         if batch.is_empty() {
             return;
         }
         if self.avoid_database() || self.waiting.len() + batch.len() > WAITING_MAX {
-            self.spool_rows(batch);
+            self.spool_rows(batch).await;
         } else {
             self.waiting.append(batch);
         }
     }
 
     /// Starts a write of the waiting rows, when none is in flight.
-    fn start_write(&mut self) {
+    async fn start_write(&mut self) {
         if self.in_flight.is_some() || self.waiting.is_empty() {
             return;
         }
         if self.avoid_database() {
             let mut rows = std::mem::take(&mut self.waiting);
-            self.spool_rows(&mut rows);
+            self.spool_rows(&mut rows).await;
             return;
         }
         let rows = std::mem::take(&mut self.waiting);
@@ -245,13 +245,13 @@ impl Writer {
     async fn settle_in_flight(&mut self) {
         if self.in_flight.is_some() {
             let done = finished(&mut self.in_flight).await;
-            self.write_done(done);
+            self.write_done(done).await;
         }
     }
 
     /// A write ended: new rows that failed go to the spool; a failed replay leaves
     /// its rows in the spool; either way the database rests.
-    fn write_done(&mut self, (job, done): Done) {
+    async fn write_done(&mut self, (job, done): Done) {
         self.in_flight = None;
         match (job, done) {
             (Job::Rows, Ok((_, Ok(())))) => {}
@@ -269,7 +269,7 @@ impl Writer {
             (Job::Rows, Ok((mut rows, Err(e)))) => {
                 tracing::warn!(error = %e, rows = rows.len(), "usage write failed; spooling its rows");
                 self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                self.spool_rows(&mut rows);
+                self.spool_rows(&mut rows).await;
             }
             (Job::Replay { .. }, Ok((rows, Err(e)))) => {
                 tracing::warn!(error = %e, rows = rows.len(), "usage spool replay failed; retrying later");
@@ -284,23 +284,23 @@ impl Writer {
         }
     }
 
-    fn spool_rows(&mut self, rows: &mut Vec<UsageRow>) {
-        match self.spool.append(rows) {
+    /// Appends `rows` to the spool (on a blocking thread: the disk's sync must not
+    /// stall the runtime the relay runs on) and empties `rows`.
+    async fn spool_rows(&mut self, rows: &mut Vec<UsageRow>) {
+        let count = rows.len() as u64;
+        let (mut back, outcome) = self.spool.append_off_runtime(std::mem::take(rows)).await;
+        match outcome {
             Ok(()) => {
-                self.counters
-                    .spooled
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                self.counters.spooled.fetch_add(count, Ordering::Relaxed);
             }
             Err(e) => {
-                let total = self
-                    .counters
-                    .dropped
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed)
-                    + rows.len() as u64;
-                tracing::error!(error = %e, rows = rows.len(), dropped_total = total, spool = %self.spool.path().display(), "usage rows dropped: the database and the spool both failed");
+                let total = self.counters.dropped.fetch_add(count, Ordering::Relaxed) + count;
+                tracing::error!(error = %e, rows = count, dropped_total = total, spool = %self.spool.path().display(), "usage rows dropped: the database and the spool both failed");
             }
         }
-        rows.clear();
+        // The emptied vector goes back to the caller, its capacity kept.
+        back.clear();
+        *rows = back;
     }
 
     /// Starts writing the next chunk of the spool, when the database is free and not
