@@ -154,14 +154,17 @@ impl Spool {
         self.len - self.replayed
     }
 
-    /// Appends rows and syncs them to disk.
+    /// Appends rows and syncs them to disk, on the calling thread (tests; the writer
+    /// uses [`Spool::append_off_runtime`]).
+    #[cfg(test)]
     pub fn append(&mut self, rows: &[UsageRow]) -> std::io::Result<()> {
         self.len = append_lines(&self.path, rows)?;
         Ok(())
     }
 
-    /// [`Spool::append`] on a blocking thread, so that the runtime (and the relay on
-    /// it) goes on while the disk syncs; answers the rows back with the outcome.
+    /// Appends rows and syncs them to disk on a blocking thread, so that the runtime
+    /// (and the relay on it) goes on while the disk syncs; answers the rows back with
+    /// the outcome.
     pub async fn append_off_runtime(
         &mut self,
         rows: Vec<UsageRow>,
