@@ -150,7 +150,7 @@ def main():
             )
     out.append("")
     out.append(
-        "proxy RSS: after the scenario. CPU 0 busy: how busy the servers' core was. "
+        "proxy RSS: after the scenario (with rounds, the largest). CPU 0 busy: how busy the servers' core was. "
         "Other load: CPU used on the machine by anything but the proxy, the mock and wrk "
         "during the window, in % of one core (noise: above a few % the run is disturbed)."
     )
