@@ -7,8 +7,9 @@
 //! - `sinks`: webhook, Slack, e-mail, log; failures logged (URLs masked), retried once.
 //!
 //! What a snapshot reads: upstream key state, utilization and last use from the
-//! pools' stats; calls and failures (status ≥ 500, see `store/alerts.rs`) per provider
-//! over each `error_rate` window from the request log (a key range); global and
+//! pools' stats; calls and failures per provider over each `error_rate` window,
+//! counted in memory as calls settle (`usage::recent`: this replica's calls since it
+//! started; reading them costs nothing however busy the gateway is); global and
 //! per-owner spend today and this month, from the in-process admission counters, or
 //! with Redis from `usage_daily` (up to a minute behind). Per-key budgets are not
 //! watched.
@@ -203,16 +204,9 @@ impl Alerts {
             .filter(|r| r.kind == RuleKind::ErrorRate)
             .filter_map(|r| r.window.map(|w| w.as_secs()))
             .collect();
+        let recent = gateway.usage.recent();
         for window in windows {
-            let since = now_ms - (window as i64) * 1000;
-            match self.store.call_counts_since(since).await {
-                Ok(counts) => {
-                    calls.insert(window, counts);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot count recent calls for error_rate alerts")
-                }
-            }
+            calls.insert(window, recent.counts(window, now_ms));
         }
         let budgets = if rules.iter().any(|r| r.kind == RuleKind::Budget) {
             match budget_use(gateway, now_ms).await {

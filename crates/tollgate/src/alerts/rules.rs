@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::config::{AlertRule, RuleKind};
-use crate::store::CallCounts;
+use crate::usage::recent::CallCounts;
 
 /// What the rules look at, read once per evaluation.
 #[derive(Debug, Clone, Default)]

@@ -34,8 +34,7 @@ pub const DEFAULT_EVALUATE_EVERY_S: u64 = 30;
 pub const DEFAULT_SINK: &str = "log";
 /// Calls an `error_rate` window must hold before its rate counts, by default.
 pub const DEFAULT_MIN_REQUESTS: u64 = 10;
-/// The longest `error_rate` window: its calls are counted from the request log at
-/// every evaluation.
+/// The longest `error_rate` window: as long as `usage::recent` keeps calls.
 pub const MAX_ERROR_RATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The longest window of any rule.
 pub const MAX_WINDOW: Duration = Duration::from_secs(90 * 24 * 3600);

@@ -1,14 +1,9 @@
 //! Alert history (`alert_events`) and the figures alert rules read from the database:
-//! calls and failures over a recent window (a key range of `request_logs`), the owners
-//! of client keys, and spend per owner from `usage_daily`.
+//! the owners of client keys, and spend per owner from `usage_daily`. (Recent calls
+//! and failures are counted in memory: `usage::recent`.)
 //!
-//! - An event id starts with its Unix milliseconds in hex (`alert_<12 hex><8 hex>`),
-//!   like request ids: newest first is the primary key read backwards.
-//! - A call is a failure when its status is 500 or more: every upstream failure the
-//!   client saw (502 `upstream_failed`, 503 `no_usable_upstream_key`, 504
-//!   `upstream_timeout`) and the gateway's own (503 `limits_unavailable`). Other 4xx
-//!   answers are the caller's doing (bad request, key, limit, budget): they count as
-//!   calls, not failures. 499 (`client_closed`: the client went away) counts as neither.
+//! An event id starts with its Unix milliseconds in hex (`alert_<12 hex><8 hex>`),
+//! like request ids: newest first is the primary key read backwards.
 
 use super::{id_at, with_pool, Store, StoreError};
 
@@ -68,18 +63,6 @@ pub struct AlertEvent {
 pub fn new_alert_event_id(at_ms: i64) -> String {
     let random: u32 = rand::random();
     format!("alert_{}{random:08x}", &id_at(at_ms)["req_".len()..])
-}
-
-/// Calls and failures of one provider over a window.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallCounts {
-    /// The provider that served (or failed) the calls; `None` for calls that ended
-    /// before reaching one (refused, or failed in the gateway).
-    pub provider: Option<String>,
-    /// Calls in the window (499 `client_closed` excluded).
-    pub requests: u64,
-    /// Of those, answered with status 500 or more.
-    pub failures: u64,
 }
 
 /// Spend of one owner (or of everyone) in today's and this month's rows of
@@ -179,31 +162,6 @@ impl Store {
         rows.into_iter().map(event).collect()
     }
 
-    /// Calls and failures per provider from `since_ms` on (see the module notes for
-    /// what a failure is). The time range is a key range of `request_logs`.
-    pub async fn call_counts_since(&self, since_ms: i64) -> Result<Vec<CallCounts>, StoreError> {
-        let rows: Vec<(Option<String>, i64, i64)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT provider, COUNT(*) AS requests,
-                        CAST(COALESCE(SUM(CASE WHEN status >= 500 THEN 1 ELSE 0 END), 0) AS BIGINT) AS failures
-                 FROM request_logs
-                 WHERE request_id >= $1 AND status <> 499
-                 GROUP BY provider",
-            )
-            .bind(id_at(since_ms))
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(provider, requests, failures)| CallCounts {
-                provider,
-                requests: requests.max(0) as u64,
-                failures: failures.max(0) as u64,
-            })
-            .collect())
-    }
-
     /// Every owner named by a client key.
     pub async fn key_owners(&self) -> Result<Vec<String>, StoreError> {
         Ok(with_pool!(self, pool => {
@@ -258,7 +216,7 @@ mod tests {
 
     on_both_backends!(
         alert_events_are_listed_newest_first_and_open_ones_found,
-        calls_failures_owners_and_spend_are_counted,
+        owners_and_spend_are_counted,
     );
 
     fn fired(rule: &str, subject: &str, at: i64, state: AlertState) -> AlertEvent {
@@ -293,7 +251,7 @@ mod tests {
         assert_eq!(open, vec![events[1].clone()]);
     }
 
-    async fn calls_failures_owners_and_spend_are_counted(store: Store) {
+    async fn owners_and_spend_are_counted(store: Store) {
         // 2024-03-10T00:00:00Z and the day after.
         let day1 = 1_710_028_800_000_i64;
         let day2 = day1 + 86_400_000;
@@ -320,22 +278,6 @@ mod tests {
             ])
             .await
             .unwrap();
-        let mut counts = store.call_counts_since(day2).await.unwrap();
-        counts.sort_by(|a, b| a.provider.cmp(&b.provider));
-        let expected = |provider: Option<&str>, requests, failures| CallCounts {
-            provider: provider.map(str::to_owned),
-            requests,
-            failures,
-        };
-        assert_eq!(
-            counts,
-            [
-                expected(None, 1, 0),
-                expected(Some("anthropic"), 1, 1),
-                expected(Some("openai"), 2, 1),
-            ]
-        );
-
         store
             .insert_key(&crate::store::testing::new_key("key_b", Some("bob")))
             .await

@@ -49,7 +49,7 @@ use sqlx::Connection;
 use sqlx::{PgPool, SqlitePool};
 
 pub use admins::{check_username, AdminSession, AdminUser};
-pub use alerts::{new_alert_event_id, AlertEvent, AlertState, CallCounts, DailySpend};
+pub use alerts::{new_alert_event_id, AlertEvent, AlertState, DailySpend};
 pub use keys::{
     check_origin, check_policy, dedup, endpoint_names, parse_cidr, parse_endpoint, parse_expiry,
     KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, OwnerKeys, PolicyPatch,

@@ -1,9 +1,11 @@
 //! Usage capture: one [`UsageRow`] per call, metered from the response (`meter`),
-//! queued without blocking the request (`queue`) and written in batches (`writer`).
+//! queued without blocking the request (`queue`) and written in batches (`writer`);
+//! recent calls per provider are also counted in memory (`recent`) for alerts.
 
 pub mod aggregates;
 pub mod meter;
 pub mod queue;
+pub mod recent;
 pub mod spool;
 pub mod writer;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
+use super::recent::RecentCalls;
 use super::writer::BATCH_MAX;
 use super::UsageRow;
 use crate::telemetry::Telemetry;
@@ -34,6 +35,8 @@ pub struct UsageSink {
     counters: Arc<UsageCounters>,
     /// Where every row's metrics go as it is queued.
     telemetry: Option<Arc<Telemetry>>,
+    /// Recent calls per provider, counted as each row is queued.
+    recent: Arc<RecentCalls>,
 }
 
 impl UsageSink {
@@ -48,6 +51,7 @@ impl UsageSink {
                 batch_ready: batch_ready.clone(),
                 counters: Arc::default(),
                 telemetry,
+                recent: Arc::default(),
             },
             UsageQueue { rx, batch_ready },
         )
@@ -58,6 +62,7 @@ impl UsageSink {
         if let Some(t) = &self.telemetry {
             t.record_call(&row);
         }
+        self.recent.record(&row);
         match self.tx.try_send(row) {
             Ok(()) => {
                 if self.depth() >= BATCH_MAX {
@@ -81,6 +86,11 @@ impl UsageSink {
     /// Rows waiting in the queue.
     pub fn depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Recent calls per provider (what `error_rate` alerts read).
+    pub fn recent(&self) -> &RecentCalls {
+        &self.recent
     }
 
     /// The counters shared with the writer.
