@@ -103,22 +103,23 @@ impl Store {
         };
         let plan = statement_plan(rows.len());
         with_pool!(self, pool => {
-            let mut statements = Vec::with_capacity(plan.len());
-            for &(size, start) in &plan {
+            // Each statement's values are gathered just before it runs, on the
+            // runtime's thread: gathering a whole batch's first held that thread for
+            // one stretch proportional to the batch, while calls waited.
+            let statement = |&(size, start): &(usize, usize)| {
                 let chunk = &rows[start..start + STATEMENT_ROWS[size]];
-                let arguments = usage_arguments(pool, chunk).map_err(sqlx::Error::Encode)?;
-                statements.push(sqlx::query_with(&texts[size], arguments));
-            }
-            if statements.len() == 1 {
+                usage_arguments(pool, chunk)
+                    .map(|arguments| sqlx::query_with(&texts[size], arguments))
+                    .map_err(sqlx::Error::Encode)
+            };
+            if let [only] = plan.as_slice() {
                 // One statement is a transaction of its own: no BEGIN and COMMIT round
                 // trips (a batch of up to 64 rows).
-                for statement in statements {
-                    statement.execute(pool).await?;
-                }
+                statement(only)?.execute(pool).await?;
             } else {
                 let mut tx = pool.begin().await?;
-                for statement in statements {
-                    statement.execute(&mut *tx).await?;
+                for step in &plan {
+                    statement(step)?.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
             }
