@@ -9,10 +9,10 @@
 //! What a snapshot reads: upstream key state, utilization and last use from the
 //! pools' stats; calls and failures per provider over each `error_rate` window,
 //! counted in memory as calls settle (`usage::recent`: this replica's calls since it
-//! started; reading them costs nothing however busy the gateway is); global and
-//! per-owner spend today and this month, from the in-process admission counters, or
-//! with Redis from `usage_daily` (up to a minute behind). Per-key budgets are not
-//! watched.
+//! started; a window's sum reads at most 1,441 slots a provider, whatever the load);
+//! global and per-owner spend today and this month, from the in-process admission
+//! counters, or with Redis from `usage_daily` (up to a minute behind). Per-key budgets
+//! are not watched.
 //!
 //! Rules can be replaced at run time ([`Alerts::replace_rules`], validated like the
 //! configuration); sinks come from the configuration only. Each replica evaluates and
