@@ -11,7 +11,9 @@
 //!   `COALESCE(model_served, model_requested)`. Filters and grouping use the same
 //!   expression, so a total filtered by model equals that model's grouped row.
 //! - Success is status < 400; every other status (499 `client_closed` included) is a
-//!   failure. Percentiles are nearest-rank over the group's latencies.
+//!   failure. Percentiles are nearest-rank over the group's latencies, counted per
+//!   value ([`Latencies`]): exact below 1,024 ms, at most 1/64 high above, so a group
+//!   holds a few thousand counts however many calls it has.
 //! - Portable SQL only, the same on SQLite and PostgreSQL: no date or percentile
 //!   functions (days and percentiles are computed here, in Rust, from streamed rows),
 //!   no `DELETE … LIMIT` (chunks are bounded by a key found first). Filtered queries
@@ -210,7 +212,7 @@ struct Acc {
     completion_tokens: i64,
     cost_nanos: i64,
     latency_sum: i64,
-    latencies: Vec<i64>,
+    latencies: Latencies,
     errors: BTreeMap<String, i64>,
     /// The newest owner seen (rows arrive oldest first).
     owner: Option<String>,
@@ -226,7 +228,7 @@ impl Acc {
         self.completion_tokens += row.completion_tokens;
         self.cost_nanos += row.cost_nanos;
         self.latency_sum += row.latency_ms;
-        self.latencies.push(row.latency_ms);
+        self.latencies.add(row.latency_ms);
         if let Some(error) = row.error_type {
             *self.errors.entry(error).or_insert(0) += 1;
         }
@@ -234,21 +236,52 @@ impl Acc {
             self.owner = row.owner;
         }
     }
+}
 
-    /// Sorts the latencies for [`percentile`].
-    fn finish(&mut self) {
-        self.latencies.sort_unstable();
+/// Latencies below this are counted one value each.
+const EXACT_BELOW_MS: i64 = 1024;
+/// Above it, each power of two is cut into 2^6 = 64 buckets.
+const BUCKETS_PER_POWER_LOG2: u32 = 6;
+
+/// A group's latencies as counts per value (see the module notes). Keeping every
+/// latency made a day's aggregates as large as its calls (8 bytes each).
+#[derive(Debug, Default)]
+struct Latencies {
+    counts: BTreeMap<i64, u64>,
+    total: u64,
+}
+
+impl Latencies {
+    fn add(&mut self, ms: i64) {
+        *self.counts.entry(bucket_top(ms)).or_insert(0) += 1;
+        self.total += 1;
+    }
+
+    /// The nearest-rank percentile `p` (0–100); `None` without latencies.
+    fn percentile(&self, p: u32) -> Option<i64> {
+        let rank = (self.total * u64::from(p))
+            .div_ceil(100)
+            .clamp(1, self.total.max(1));
+        let mut seen = 0;
+        for (&value, &count) in &self.counts {
+            seen += count;
+            if seen >= rank {
+                return Some(value);
+            }
+        }
+        None
     }
 }
 
-/// The nearest-rank percentile `p` (0–100) of sorted `values`.
-fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
+/// The value a latency is counted as: itself below [`EXACT_BELOW_MS`], else the
+/// largest value of its bucket (at most 1/64 above it).
+fn bucket_top(ms: i64) -> i64 {
+    if ms < EXACT_BELOW_MS {
+        return ms;
     }
-    let n = sorted.len();
-    let rank = (n * p as usize).div_ceil(100).clamp(1, n);
-    sorted.get(rank - 1).copied()
+    let power = 63 - ms.leading_zeros();
+    let width = 1_i64 << (power - BUCKETS_PER_POWER_LOG2);
+    ms | (width - 1)
 }
 
 /// The time of a request id (`req_<12 hex digits of Unix ms>…`), if it has that shape.
@@ -342,8 +375,7 @@ impl Store {
         }
         let mut out: Vec<(GroupKey, ReportRow)> = groups
             .into_iter()
-            .map(|(key, mut acc)| {
-                acc.finish();
+            .map(|(key, acc)| {
                 let mut row = ReportRow {
                     requests: acc.requests,
                     successes: acc.successes,
@@ -351,9 +383,9 @@ impl Store {
                     prompt_tokens: acc.prompt_tokens,
                     completion_tokens: acc.completion_tokens,
                     cost_nanos: acc.cost_nanos,
-                    p50_ms: percentile(&acc.latencies, 50),
-                    p95_ms: percentile(&acc.latencies, 95),
-                    p99_ms: percentile(&acc.latencies, 99),
+                    p50_ms: acc.latencies.percentile(50),
+                    p95_ms: acc.latencies.percentile(95),
+                    p99_ms: acc.latencies.percentile(99),
                     errors: acc.errors,
                     ..ReportRow::default()
                 };
@@ -446,8 +478,7 @@ impl Store {
         let updated_at = now_ms();
         let rows: Vec<DailyRow> = groups
             .into_iter()
-            .map(|((key_id, model), mut acc)| {
-                acc.finish();
+            .map(|((key_id, model), acc)| {
                 let errors = serde_json::to_string(&acc.errors).unwrap_or_else(|_| "{}".into());
                 DailyRow {
                     day: day_text.clone(),
@@ -463,8 +494,8 @@ impl Store {
                     cost_nanos: acc.cost_nanos,
                     latency_avg_ms: (acc.latency_sum as f64 / acc.requests.max(1) as f64).round()
                         as i64,
-                    latency_p95_ms: percentile(&acc.latencies, 95).unwrap_or(0),
-                    latency_p99_ms: percentile(&acc.latencies, 99).unwrap_or(0),
+                    latency_p95_ms: acc.latencies.percentile(95).unwrap_or(0),
+                    latency_p99_ms: acc.latencies.percentile(99).unwrap_or(0),
                     updated_at,
                 }
             })

@@ -230,17 +230,52 @@ async fn reports_without_rows(store: Store) {
     assert!(grouped.is_empty());
 }
 
+fn latencies(values: impl IntoIterator<Item = i64>) -> Latencies {
+    let mut latencies = Latencies::default();
+    for v in values {
+        latencies.add(v);
+    }
+    latencies
+}
+
 #[test]
 fn percentiles_are_nearest_rank() {
-    let hundred: Vec<i64> = (1..=100).collect();
-    assert_eq!(percentile(&hundred, 50), Some(50));
-    assert_eq!(percentile(&hundred, 95), Some(95));
-    assert_eq!(percentile(&hundred, 99), Some(99));
-    assert_eq!(percentile(&[7], 50), Some(7));
-    assert_eq!(percentile(&[7], 99), Some(7));
-    assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
-    assert_eq!(percentile(&[1, 2, 3, 4], 95), Some(4));
-    assert_eq!(percentile(&[], 50), None);
+    let hundred = latencies((1..=100).rev());
+    assert_eq!(hundred.percentile(50), Some(50));
+    assert_eq!(hundred.percentile(95), Some(95));
+    assert_eq!(hundred.percentile(99), Some(99));
+    assert_eq!(latencies([7]).percentile(50), Some(7));
+    assert_eq!(latencies([7]).percentile(99), Some(7));
+    assert_eq!(latencies([1, 2, 3, 4]).percentile(50), Some(2));
+    assert_eq!(latencies([1, 2, 3, 4]).percentile(95), Some(4));
+    assert_eq!(latencies([4, 4, 1, 4]).percentile(25), Some(1));
+    assert_eq!(latencies([]).percentile(50), None);
+}
+
+#[test]
+fn long_latencies_are_counted_within_a_sixty_fourth() {
+    assert_eq!(
+        latencies([1023]).percentile(50),
+        Some(1023),
+        "exact below 1024"
+    );
+    for ms in [1024, 1500, 4095, 4096, 65_000, 600_000, 86_400_000] {
+        let counted = latencies([ms]).percentile(50).expect("one latency");
+        assert!(
+            counted >= ms && counted - ms <= ms / 64,
+            "{ms} ms counted as {counted}"
+        );
+    }
+}
+
+#[test]
+fn a_group_holds_a_bounded_number_of_counts_however_many_calls() {
+    // A call per millisecond value from 0 to 10 minutes: 600,001 calls.
+    let many = latencies(0..=600_000);
+    assert!(many.counts.len() < 1024 + 64 * 10, "{}", many.counts.len());
+    assert_eq!(many.total, 600_001);
+    let p50 = many.percentile(50).expect("latencies");
+    assert!((300_000..=300_000 + 300_000 / 64).contains(&p50), "{p50}");
 }
 
 async fn report_percentiles_per_group(store: Store) {
