@@ -14,11 +14,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::meter::CLIENT_CLOSED;
 use super::UsageRow;
 use crate::fast_map::FastDashMap;
 
-/// The status of a call the client gave up on; such calls are not counted.
-const CLIENT_CLOSED: u16 = 499;
 /// Seconds kept one by one (15 minutes).
 pub const SECOND_SLOTS: usize = 15 * 60;
 /// Minutes kept one by one (a day and one more minute, for a whole day's window).
