@@ -268,14 +268,14 @@ mod tests {
             ..UsageRow::default()
         };
         store
-            .insert_usage(&[
+            .insert_usage(std::sync::Arc::from([
                 call(day1 + 1, 1, Some("openai"), 200, "alice"),
                 call(day2 + 1, 2, Some("openai"), 200, "alice"),
                 call(day2 + 2, 3, Some("openai"), 502, "alice"),
                 call(day2 + 3, 4, Some("anthropic"), 504, "bob"),
                 call(day2 + 4, 5, None, 429, "bob"),
                 call(day2 + 5, 6, None, 499, "bob"),
-            ])
+            ]))
             .await
             .unwrap();
         store

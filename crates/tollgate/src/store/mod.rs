@@ -37,6 +37,7 @@ mod alerts;
 mod keys;
 mod reports;
 mod sql;
+mod sqlite_log;
 mod upstream_keys;
 mod usage;
 
@@ -77,7 +78,7 @@ pub use usage::{UsageRowView, UsageTotals};
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.db {
-            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Sqlite($pool, _) => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
     };
@@ -111,6 +112,12 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// A write of the request log's own SQLite connection failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The thread that writes the request log to SQLite failed (it panicked).
+    #[error("the request log's writer thread failed: {0}")]
+    WriterThread(String),
     /// No row has that id.
     #[error("no {what} with id {id}")]
     NotFound { what: &'static str, id: String },
@@ -155,9 +162,10 @@ impl Backend {
 }
 
 /// The typed pool behind a [`Store`]; queries reach it through [`with_pool!`].
+/// SQLite's also has the request log's own connection (see [`sqlite_log`]).
 #[derive(Clone, Debug)]
 pub(crate) enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, sqlite_log::SqliteLog),
     Postgres(PgPool),
 }
 
@@ -223,6 +231,16 @@ impl Store {
                 Db::Postgres(pool)
             }
             _ => {
+                if sqlite_in_memory(url) {
+                    return Err(StoreError::Open {
+                        url: crate::secrets::redact_url(url),
+                        source: sqlx::Error::Configuration("an in-memory database".into()),
+                        fix:
+                            "use a file, e.g. sqlite://tollgate.db: the CLI (keys create, …) and \
+                              the gateway share the database, and its rows must outlive the process"
+                                .to_owned(),
+                    });
+                }
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(open_err)?
                     .create_if_missing(true)
@@ -233,13 +251,20 @@ impl Store {
                         SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string(),
                     )
                     .busy_timeout(Duration::from_secs(5));
+                let path = options.get_filename().to_owned();
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(CONNECT_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(open_err)?;
-                Db::Sqlite(pool)
+                // After the pool: it created the file.
+                let log = sqlite_log::SqliteLog::open(&path).map_err(|e| {
+                    open_err(sqlx::Error::Configuration(
+                        format!("the request log's connection: {e}").into(),
+                    ))
+                })?;
+                Db::Sqlite(pool, log)
             }
         };
         Ok(Store { db })
@@ -248,7 +273,7 @@ impl Store {
     /// Which database this store talks to.
     pub fn backend(&self) -> Backend {
         match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -257,7 +282,7 @@ impl Store {
     /// starting together migrate once).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.db {
-            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Sqlite(pool, _) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -275,6 +300,13 @@ impl Store {
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
+}
+
+/// True for a SQLite URL of an in-memory database (`sqlite::memory:`,
+/// `mode=memory`), which tollgate refuses: each connection would see its own.
+pub fn sqlite_in_memory(url: &str) -> bool {
+    Backend::of_url(url) == Some(Backend::Sqlite)
+        && (url.contains(":memory:") || url.contains("mode=memory"))
 }
 
 /// What to do about a database that cannot be opened.
@@ -340,9 +372,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Store::open(&url).await.expect("the store opens");
-        let Db::Sqlite(pool) = &store.db else {
+        let Db::Sqlite(pool, log) = &store.db else {
             panic!("a SQLite store")
         };
+        // The request log's own connection: the same interval, and NORMAL (1) syncs.
+        assert_eq!(
+            log.pragma("wal_autocheckpoint"),
+            i64::from(SQLITE_WAL_AUTOCHECKPOINT_PAGES)
+        );
+        assert_eq!(log.pragma("synchronous"), 1);
         let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
             .fetch_one(pool)
             .await
@@ -353,6 +391,17 @@ mod tests {
             .await
             .expect("the pragma reads");
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused_with_the_fix() {
+        for url in ["sqlite::memory:", "sqlite://file:t?mode=memory"] {
+            let err = Store::open(url).await.expect_err(url).to_string();
+            assert!(
+                err.contains("use a file, e.g. sqlite://tollgate.db"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,24 +1,23 @@
 //! Request log rows.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::error::BoxDynError;
-use sqlx::{Arguments, Encode, Type};
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgPool};
 
-use super::{with_pool, Backend, Store, StoreError};
+use super::{with_pool, Backend, Db, Store, StoreError};
 use crate::usage::UsageRow;
 
-/// Rows per multi-row INSERT, largest first: a batch is cut into as many statements of
-/// the first size as fit, then at most one of each smaller size, so any batch takes few
-/// statements and each statement text is prepared once and then served from sqlx's
-/// statement cache. At most 64 rows: SQLite runs a statement on a thread that shares
-/// the gateway's CPU, and gives the CPU back between statements (each is a round trip),
-/// so a 256-row batch is four short bursts of that thread, not one long one (which
-/// showed in the relay's p99), at the cost of one commit per batch as before.
+/// Rows per multi-row INSERT on PostgreSQL, largest first: a batch is cut into as
+/// many statements of the first size as fit, then at most one of each smaller size, so
+/// any batch takes few statements (each a round trip to the server) and each statement
+/// text is prepared once and then served from sqlx's statement cache. (SQLite writes
+/// row by row through [`SqliteLog`](super::sqlite_log::SqliteLog).)
 const STATEMENT_ROWS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
-/// The columns an insert writes, in bind order.
+/// The columns an insert writes, in bind order (the order of [`row_values`]).
 const INSERT_COLUMNS: [&str; 22] = [
     "request_id",
     "created_at",
@@ -44,16 +43,51 @@ const INSERT_COLUMNS: [&str; 22] = [
     "user_agent",
 ];
 
-/// The INSERT of each size in [`STATEMENT_ROWS`], per backend.
-static INSERTS_SQLITE: LazyLock<Vec<String>> = LazyLock::new(|| inserts(Backend::Sqlite));
-static INSERTS_PG: LazyLock<Vec<String>> = LazyLock::new(|| inserts(Backend::Postgres));
+/// One value of a row, borrowed from it where it can be.
+#[derive(Debug, PartialEq)]
+pub(super) enum Column<'r> {
+    Text(Option<&'r str>),
+    OwnedText(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
 
-fn inserts(backend: Backend) -> Vec<String> {
+/// The values of `r`, in [`INSERT_COLUMNS`] order.
+pub(super) fn row_values(r: &UsageRow) -> [Column<'_>; INSERT_COLUMNS.len()] {
+    use Column::{Bool, Int, OwnedText, Text};
+    [
+        Text(Some(&r.request_id)),
+        Int(Some(r.created_at_ms)),
+        Text(r.key_id.as_deref()),
+        Text(r.owner.as_deref()),
+        Text(Some(&r.endpoint)),
+        Text(r.model_requested.as_deref()),
+        Text(r.model_served.as_deref()),
+        Text(r.provider.as_deref()),
+        Text(r.upstream_key_id.as_deref()),
+        Int(Some(i64::from(r.status))),
+        Text(r.error_type.as_deref()),
+        Bool(r.stream),
+        Int(Some(r.latency_ms)),
+        Int(r.ttfb_ms),
+        Int(Some(r.prompt_tokens as i64)),
+        Int(Some(r.completion_tokens as i64)),
+        Bool(r.usage_estimated),
+        Int(Some(r.cost_nanos)),
+        Bool(r.cache_hit),
+        Text(r.downgraded_from.as_deref()),
+        OwnedText(r.client_ip.map(ip_text)),
+        Text(r.user_agent.as_ref().and_then(|v| v.to_str().ok())),
+    ]
+}
+
+/// The PostgreSQL INSERT of each size in [`STATEMENT_ROWS`].
+static INSERTS_PG: LazyLock<Vec<String>> = LazyLock::new(|| {
     STATEMENT_ROWS
         .iter()
-        .map(|&rows| insert_sql(rows, backend))
+        .map(|&rows| insert_sql(rows, Backend::Postgres))
         .collect()
-}
+});
 
 /// Cuts `rows` rows into statement sizes from [`STATEMENT_ROWS`]: (index of the
 /// size, start row) for each statement.
@@ -69,11 +103,10 @@ fn statement_plan(rows: usize) -> Vec<(usize, usize)> {
     plan
 }
 
-/// `INSERT … VALUES (…), (…) … ON CONFLICT (request_id) DO NOTHING` for `rows` rows.
-/// The one statement in the store whose text differs by backend: with hundreds of
-/// parameters, SQLite binds positional `?` cheaply but looks up every numbered `$N`
-/// (a quarter of the gateway's CPU under load when this used `$N`).
-fn insert_sql(rows: usize, backend: Backend) -> String {
+/// `INSERT … VALUES (…), (…) … ON CONFLICT (request_id) DO NOTHING` for `rows` rows:
+/// SQLite's with positional `?` (it looks up every numbered `$N`), PostgreSQL's with
+/// `$N`.
+pub(super) fn insert_sql(rows: usize, backend: Backend) -> String {
     let width = INSERT_COLUMNS.len();
     let values: Vec<String> = (0..rows)
         .map(|r| {
@@ -94,87 +127,59 @@ fn insert_sql(rows: usize, backend: Backend) -> String {
 }
 
 impl Store {
-    /// Writes a batch of usage rows in one transaction, many rows per statement; a
-    /// row whose request id is already stored is skipped, so a batch can be retried.
-    pub async fn insert_usage(&self, rows: &[UsageRow]) -> Result<(), StoreError> {
-        let texts = match self.backend() {
-            Backend::Sqlite => &*INSERTS_SQLITE,
-            Backend::Postgres => &*INSERTS_PG,
-        };
-        let plan = statement_plan(rows.len());
-        with_pool!(self, pool => {
-            // Each statement's values are gathered just before it runs, on the
-            // runtime's thread: gathering a whole batch's first held that thread for
-            // one stretch proportional to the batch, while calls waited.
-            let statement = |&(size, start): &(usize, usize)| {
-                let chunk = &rows[start..start + STATEMENT_ROWS[size]];
-                usage_arguments(pool, chunk)
-                    .map(|arguments| sqlx::query_with(&texts[size], arguments))
-                    .map_err(sqlx::Error::Encode)
-            };
-            if let [only] = plan.as_slice() {
-                // One statement is a transaction of its own: no BEGIN and COMMIT round
-                // trips (a batch of up to 64 rows).
-                statement(only)?.execute(pool).await?;
-            } else {
-                let mut tx = pool.begin().await?;
-                for step in &plan {
-                    statement(step)?.execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }
-        });
-        Ok(())
+    /// Writes a batch of usage rows in one transaction; a row whose request id is
+    /// already stored is skipped, so a batch can be retried.
+    pub async fn insert_usage(&self, rows: Arc<[UsageRow]>) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(_, log) => log.insert(rows).await,
+            Db::Postgres(pool) => insert_postgres(pool, &rows).await,
+        }
     }
 }
 
-/// The values of `rows`, in [`INSERT_COLUMNS`] order, in one argument list for
-/// `pool`'s database, sized for all of them at once (binding value by value regrows
-/// it a dozen times a batch).
-fn usage_arguments<'q, DB>(
-    _pool: &sqlx::Pool<DB>,
-    rows: &'q [UsageRow],
-) -> Result<DB::Arguments<'q>, BoxDynError>
-where
-    DB: sqlx::Database,
-    &'q str: Encode<'q, DB> + Type<DB>,
-    Option<&'q str>: Encode<'q, DB> + Type<DB>,
-    Option<String>: Encode<'q, DB> + Type<DB>,
-    i64: Encode<'q, DB> + Type<DB>,
-    Option<i64>: Encode<'q, DB> + Type<DB>,
-    bool: Encode<'q, DB> + Type<DB>,
-{
-    let mut arguments = DB::Arguments::default();
+/// Writes `rows` to PostgreSQL in multi-row statements (one, or one transaction).
+async fn insert_postgres(pool: &PgPool, rows: &[UsageRow]) -> Result<(), StoreError> {
+    let plan = statement_plan(rows.len());
+    // Each statement's values are gathered just before it runs.
+    let statement = |&(size, start): &(usize, usize)| {
+        let chunk = &rows[start..start + STATEMENT_ROWS[size]];
+        postgres_arguments(chunk)
+            .map(|arguments| sqlx::query_with(&INSERTS_PG[size], arguments))
+            .map_err(sqlx::Error::Encode)
+    };
+    if let [only] = plan.as_slice() {
+        // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
+        statement(only)?.execute(pool).await?;
+    } else {
+        let mut tx = pool.begin().await?;
+        for step in &plan {
+            statement(step)?.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// The values of `rows`, in [`INSERT_COLUMNS`] order, in one argument list sized for
+/// all of them at once (binding value by value regrows it a dozen times a batch).
+fn postgres_arguments(rows: &[UsageRow]) -> Result<PgArguments, BoxDynError> {
+    let mut arguments = PgArguments::default();
     arguments.reserve(rows.len() * INSERT_COLUMNS.len(), rows.len() * 256);
     for r in rows {
-        arguments.add(&*r.request_id)?;
-        arguments.add(r.created_at_ms)?;
-        arguments.add(r.key_id.as_deref())?;
-        arguments.add(r.owner.as_deref())?;
-        arguments.add(r.endpoint.as_ref())?;
-        arguments.add(r.model_requested.as_deref())?;
-        arguments.add(r.model_served.as_deref())?;
-        arguments.add(r.provider.as_deref())?;
-        arguments.add(r.upstream_key_id.as_deref())?;
-        arguments.add(i64::from(r.status))?;
-        arguments.add(r.error_type.as_deref())?;
-        arguments.add(r.stream)?;
-        arguments.add(r.latency_ms)?;
-        arguments.add(r.ttfb_ms)?;
-        arguments.add(r.prompt_tokens as i64)?;
-        arguments.add(r.completion_tokens as i64)?;
-        arguments.add(r.usage_estimated)?;
-        arguments.add(r.cost_nanos)?;
-        arguments.add(r.cache_hit)?;
-        arguments.add(r.downgraded_from.as_deref())?;
-        arguments.add(r.client_ip.map(ip_text))?;
-        arguments.add(r.user_agent.as_ref().and_then(|v| v.to_str().ok()))?;
+        for value in row_values(r) {
+            match value {
+                Column::Text(text) => arguments.add(text),
+                Column::OwnedText(text) => arguments.add(text),
+                Column::Int(n) => arguments.add(n),
+                Column::Bool(b) => arguments.add(b),
+            }?;
+        }
     }
     Ok(arguments)
 }
 
 /// An address as text; IPv4 (the usual client) without `core::fmt`.
-fn ip_text(ip: IpAddr) -> String {
+pub(super) fn ip_text(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let mut text = String::with_capacity(15);
@@ -277,7 +282,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::testing::on_both_backends;
 
@@ -322,7 +327,7 @@ mod tests {
     }
 
     /// A row `n` ms after `base`, with an id that sorts by time as real ids do.
-    fn row(base: i64, n: i64) -> UsageRow {
+    pub(crate) fn row(base: i64, n: i64) -> UsageRow {
         let at = base + n;
         UsageRow {
             request_id: format!("req_{at:012x}{n:012x}").into(),
@@ -345,11 +350,14 @@ mod tests {
         let base = 1_700_000_000_000;
         // Four 64-row statements and a remainder of smaller ones (4 × 64 + 32 + 8 + 2 + 1).
         let rows: Vec<UsageRow> = (0..299).map(|n| row(base, n)).collect();
-        store.insert_usage(&rows).await.expect("insert");
+        store.insert_usage(rows.into()).await.expect("insert");
         // A retried batch that overlaps: stored rows are skipped, new ones written.
         let retry: Vec<UsageRow> = (290..304).map(|n| row(base, n)).collect();
-        store.insert_usage(&retry).await.expect("retry");
-        store.insert_usage(&[]).await.expect("empty batch");
+        store.insert_usage(retry.into()).await.expect("retry");
+        store
+            .insert_usage(Arc::from([]))
+            .await
+            .expect("empty batch");
         let stored = store.list_usage(1000).await.expect("list");
         assert_eq!(stored.len(), 304);
         assert_eq!(&*stored[0].request_id, &*row(base, 303).request_id);
@@ -373,7 +381,7 @@ mod tests {
             ..row(1_700_000_000_000, 0)
         };
         store
-            .insert_usage(std::slice::from_ref(&r))
+            .insert_usage(Arc::from([r.clone()]))
             .await
             .expect("insert");
         let got = store.list_usage(10).await.expect("list").remove(0);
@@ -398,7 +406,10 @@ mod tests {
         assert_eq!(got.upstream_key_id.as_deref(), Some("up-1"));
 
         let plain = row(1_700_000_000_000, 1);
-        store.insert_usage(&[plain]).await.expect("insert");
+        store
+            .insert_usage(Arc::from([plain]))
+            .await
+            .expect("insert");
         let got = store.list_usage(1).await.expect("list").remove(0);
         assert!(!got.stream && !got.usage_estimated);
         assert_eq!(
@@ -429,7 +440,7 @@ mod tests {
             cost_nanos: 7,
             ..row(day, 30)
         });
-        store.insert_usage(&rows).await.expect("insert");
+        store.insert_usage(rows.into()).await.expect("insert");
         let mut totals = store
             .usage_totals_since(day - 10_000, day)
             .await

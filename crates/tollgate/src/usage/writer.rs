@@ -24,7 +24,8 @@ use super::UsageRow;
 use crate::store::{Store, StoreError};
 
 /// Rows per batch taken from the queue at most. A batch is one transaction, written
-/// in statements of at most 64 rows (see `store::usage`).
+/// row by row on SQLite, in statements of at most 64 rows on PostgreSQL (see
+/// `store::usage`).
 pub const BATCH_MAX: usize = 256;
 
 /// How long the first row of a batch waits for company before the batch is written:
@@ -45,7 +46,7 @@ pub const WAITING_MAX: usize = 8 * BATCH_MAX;
 /// Rows per replay write.
 pub const REPLAY_CHUNK: usize = 4 * BATCH_MAX;
 
-type Write = JoinHandle<(Vec<UsageRow>, Result<(), StoreError>)>;
+type Write = JoinHandle<(Arc<[UsageRow]>, Result<(), StoreError>)>;
 
 /// What the write in flight is.
 #[derive(Debug, Clone, Copy)]
@@ -175,7 +176,7 @@ pub async fn run(
 /// failed).
 type Done = (
     Job,
-    Result<(Vec<UsageRow>, Result<(), StoreError>), tokio::task::JoinError>,
+    Result<(Arc<[UsageRow]>, Result<(), StoreError>), tokio::task::JoinError>,
 );
 
 /// Waits for the write in flight; never resolves when there is none.
@@ -230,8 +231,9 @@ impl Writer {
 
     fn spawn_write(&mut self, rows: Vec<UsageRow>, job: Job) {
         let store = self.store.clone();
+        let rows: Arc<[UsageRow]> = rows.into();
         let write = tokio::spawn(async move {
-            let result = store.insert_usage(&rows).await;
+            let result = store.insert_usage(Arc::clone(&rows)).await;
             (rows, result)
         });
         self.in_flight = Some(InFlight {
@@ -266,10 +268,10 @@ impl Writer {
                     tracing::info!("usage spool replayed into the database");
                 }
             }
-            (Job::Rows, Ok((mut rows, Err(e)))) => {
+            (Job::Rows, Ok((rows, Err(e)))) => {
                 tracing::warn!(error = %e, rows = rows.len(), "usage write failed; spooling its rows");
                 self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                self.spool_rows(&mut rows).await;
+                self.spool_rows(&mut rows.to_vec()).await;
             }
             (Job::Replay { .. }, Ok((rows, Err(e)))) => {
                 tracing::warn!(error = %e, rows = rows.len(), "usage spool replay failed; retrying later");

@@ -81,6 +81,14 @@ impl Validator<'_> {
                     );
                 }
             }
+            Some(crate::store::Backend::Sqlite) if crate::store::sqlite_in_memory(&database_url) => {
+                self.problem(
+                    "storage.database_url",
+                    "an in-memory SQLite database cannot hold the gateway's state: the CLI \
+                     (keys create, …) would not see it, and it would vanish at exit",
+                    "use a file, e.g. sqlite://tollgate.db",
+                );
+            }
             Some(crate::store::Backend::Sqlite) => {}
             None => self.problem(
                 "storage.database_url",

@@ -221,6 +221,8 @@ fn database_url_may_name_sqlite_or_postgres() {
             "postgres://app:s3cret@db:port/x",
             "postgres://USER:PASSWORD@HOST:PORT/DATABASE",
         ),
+        ("sqlite::memory:", "sqlite://tollgate.db"),
+        ("sqlite://file:t?mode=memory", "sqlite://tollgate.db"),
     ] {
         let text = format!("[storage]\ndatabase_url = \"{url}\"\n");
         let bad = storage_from_text(&text, "t.toml", &env(&[]))
