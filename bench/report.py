@@ -26,9 +26,8 @@ LOAD_SCENARIOS = [
 ]
 
 
-def load(path):
-    """Rows by (target, scenario); a scenario measured in several rounds is merged
-    into one row of the rounds' medians (see `merge`)."""
+def load_rounds(path):
+    """Rows by (target, scenario), one per round, in the order they were measured."""
     rounds = {}
     with open(path) as f:
         for line in f:
@@ -36,7 +35,45 @@ def load(path):
             if line:
                 row = json.loads(line)
                 rounds.setdefault((row["target"], row["scenario"]), []).append(row)
-    return {key: merge(rows) for key, rows in rounds.items()}
+    return rounds
+
+
+def load(path):
+    """Rows by (target, scenario); a scenario measured in several rounds is merged
+    into one row of the rounds' medians (see `merge`)."""
+    return {key: merge(rows) for key, rows in load_rounds(path).items()}
+
+
+def per_round_bars(rounds):
+    """Markdown lines: the load bars' ratios (tollgate/nginx) in each round, a value
+    that misses its bar in bold. The verdict takes the medians; this table shows
+    whether it would hold round by round."""
+    n = min(len(rounds.get((t, s), [])) for t in ("tollgate", "nginx") for s, _ in LOAD_SCENARIOS[:2])
+    if n < 2:
+        return []
+
+    def cell(value, ok, text):
+        return text.format(value) if ok else "**" + text.format(value) + "**"
+
+    out = [
+        "### Bars per round (tollgate/nginx)",
+        "",
+        "| round | c16 RPS | c16 p99 | c16 CPU/req | c64 RPS | c64 p99 | c64 CPU/req |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i in range(n):
+        cells = []
+        for scenario, _ in LOAD_SCENARIOS[:2]:
+            tg, ng = rounds[("tollgate", scenario)][i], rounds[("nginx", scenario)][i]
+            r = rps(tg) / rps(ng)
+            cells.append(cell(r, r >= MIN_THROUGHPUT_RATIO, "{:.0%}"))
+            r = tg["p99_us"] / ng["p99_us"]
+            cells.append(cell(r, r <= MAX_P99_RATIO, "{:.2f}×"))
+            r = ratio(cpu_us_per_request(tg, "proxy_ticks"), cpu_us_per_request(ng, "proxy_ticks"))
+            cells.append("n/a" if r is None else cell(r, r <= MAX_CPU_RATIO, "{:.2f}×"))
+        out.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
 
 
 def median(values):
@@ -117,7 +154,8 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    results = load(sys.argv[1])
+    rounds = load_rounds(sys.argv[1])
+    results = {key: merge(rows) for key, rows in rounds.items()}
     targets = [
         t
         for t in ("direct", "nginx", "tollgate", "tollgate-open", "tollgate-redis")
@@ -256,6 +294,7 @@ def main():
     hwm = results[("tollgate", "rss")]["proxy_hwm_kb"] / 1024
     bar(hwm < MAX_RSS_MIB, f"peak RSS {hwm:.1f} MiB (bar < {MAX_RSS_MIB:.0f} MiB)")
     out.append("")
+    out.extend(per_round_bars(rounds))
     # Admission's cost: `tollgate` runs with a key whose limits and budgets are checked
     # and counted on every call; `tollgate-open` with none (the foundation's setup).
     if any(k[0] == "tollgate-open" for k in results):
