@@ -1,4 +1,4 @@
-//! Admin credentials: argon2id password hashes (PHC strings, default parameters),
+//! Admin credentials: argon2id password hashes (PHC strings, [`HASH_PARAMS`]),
 //! the password rules, and session tokens (32 random bytes as hex, stored only as
 //! their SHA-256). Hashing is slow on purpose: call it off the async runtime
 //! (`tokio::task::spawn_blocking`).
@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
 use rand::distr::Alphanumeric;
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -18,6 +18,22 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// Characters in a generated bootstrap password.
 const GENERATED_PASSWORD_CHARS: usize = 24;
+
+/// New hashes' argon2id cost: 7 MiB, 5 passes, 1 lane — one of OWASP's equivalent
+/// argon2id settings (its first, the crate's default, is 19 MiB and 2 passes). The
+/// memory is held per hash being computed: the first admin's at start was the
+/// largest block of the gateway's peak RSS (19 of ~40 MiB), and each login in flight
+/// holds one. Stored hashes verify with the parameters they name.
+pub const HASH_PARAMS: (u32, u32, u32) = (7 * 1024, 5, 1);
+
+/// The argon2id hasher of [`HASH_PARAMS`].
+fn hasher() -> Argon2<'static> {
+    let (memory_kib, passes, lanes) = HASH_PARAMS;
+    // The constants are within argon2's bounds; a build that broke them fails the
+    // tests, and would fall back to the crate's default rather than panic.
+    let params = Params::new(memory_kib, passes, lanes, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
 
 /// Hashing failed (it does not, short of running out of memory).
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +65,7 @@ pub fn check_password(password: &str) -> Result<(), String> {
 pub fn hash_password(password: &str) -> Result<String, HashError> {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
-    Argon2::default()
+    hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| HashError(e.to_string()))
@@ -61,7 +77,8 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
-    Argon2::default()
+    // The hash's own parameters (its algorithm, memory, passes) are used, not ours.
+    hasher()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok()
 }
@@ -108,6 +125,22 @@ mod tests {
         assert!(!verify_password("correct horse batterY", &a));
         assert!(!verify_password("anything", "not a hash"));
         verify_dummy("anything");
+    }
+
+    #[test]
+    fn new_hashes_cost_7_mib_and_older_hashes_still_verify() {
+        let new = hash_password("correct horse battery").expect("hash");
+        assert!(new.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{new}");
+        // A hash made with the crate's defaults (19 MiB, 2 passes), as earlier
+        // versions stored them: verified with its own parameters.
+        let salt = SaltString::encode_b64(&[7u8; 16]).expect("salt");
+        let old = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(old.contains("m=19456,t=2,p=1"), "{old}");
+        assert!(verify_password("correct horse battery", &old));
+        assert!(!verify_password("correct horse batterY", &old));
     }
 
     #[test]
