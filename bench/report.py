@@ -102,7 +102,7 @@ def merge(rows):
             merged[which] = (
                 None if mid is None else mid * merged["requests"] * first["clk_tck"] / 1e6
             )
-        for field in ("p50_us", "p99_us", "mean_us", "cpu0_busy_pct"):
+        for field in ("p50_us", "p90_us", "p99_us", "mean_us", "cpu0_busy_pct"):
             merged[field] = median(r.get(field) for r in rows)
         merged["errors"] = {
             kind: sum(r["errors"].get(kind, 0) for r in rows) for kind in first["errors"]
@@ -167,10 +167,10 @@ def main():
     out.append("### Load (wrk, 1 thread on CPU 1; servers on CPU 0)")
     out.append("")
     out.append(
-        "| scenario | target | RPS | p50 ms | p99 ms | proxy CPU µs/req | upstream CPU µs/req "
+        "| scenario | target | RPS | p50 ms | p90 ms | p99 ms | proxy CPU µs/req | upstream CPU µs/req "
         "| proxy RSS MiB | CPU 0 busy % | other load % | errors |"
     )
-    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for scenario, label in LOAD_SCENARIOS:
         for target in targets:
             row = results.get((target, scenario))
@@ -180,6 +180,7 @@ def main():
                 bad_runs.append(f"{target} {scenario}: {row['errors']}")
             out.append(
                 f"| {label} | {target} | {fmt(rps(row), 0)} | {fmt(row['p50_us'] / 1000, 2)} "
+                f"| {fmt(row['p90_us'] / 1000 if row.get('p90_us') is not None else None, 2)} "
                 f"| {fmt(row['p99_us'] / 1000, 2)} | {fmt(cpu_us_per_request(row, 'proxy_ticks'))} "
                 f"| {fmt(cpu_us_per_request(row, 'upstream_ticks'))} "
                 f"| {fmt(row['proxy_rss_kb'] / 1024 if row.get('proxy_rss_kb') else None)} "
@@ -239,6 +240,7 @@ def main():
         pairs = [
             ("RPS", rps, 2),
             ("p50", lambda r: r["p50_us"], 2),
+            ("p90", lambda r: r.get("p90_us"), 2),
             ("p99", lambda r: r["p99_us"], 2),
         ]
         for name, get, digits in pairs:
