@@ -268,7 +268,7 @@ mod tests {
             ..UsageRow::default()
         };
         store
-            .insert_usage(std::sync::Arc::from([
+            .insert_usage(std::sync::Arc::new(vec![
                 call(day1 + 1, 1, Some("openai"), 200, "alice"),
                 call(day2 + 1, 2, Some("openai"), 200, "alice"),
                 call(day2 + 2, 3, Some("openai"), 502, "alice"),

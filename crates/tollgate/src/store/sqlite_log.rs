@@ -48,7 +48,7 @@ impl SqliteLog {
 
     /// Writes `rows` in one transaction on a blocking thread; a row whose request id
     /// is already stored is skipped, so a batch can be retried.
-    pub async fn insert(&self, rows: Arc<[UsageRow]>) -> Result<(), StoreError> {
+    pub async fn insert(&self, rows: Arc<Vec<UsageRow>>) -> Result<(), StoreError> {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
             // A panic while the lock was held rolled its transaction back (the
@@ -110,7 +110,6 @@ mod tests {
 
     use crate::store::testing::{new_key, on_sqlite};
     use crate::store::usage::tests::row;
-    use crate::usage::UsageRow;
 
     /// The request log's connection and sqlx's pool write the same file at once, from
     /// many tasks: each write waits its turn, none fails, every row is there.
@@ -123,7 +122,7 @@ mod tests {
                 writes.spawn(async move {
                     for batch in 0..10 {
                         let base = 1_700_000_000_000 + task * 1_000_000 + batch * 1_000;
-                        let rows: Arc<[UsageRow]> = (0..50).map(|n| row(base, n)).collect();
+                        let rows = Arc::new((0..50).map(|n| row(base, n)).collect());
                         log.insert_usage(rows).await.expect("the log's write");
                     }
                 });

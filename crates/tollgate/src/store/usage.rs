@@ -128,8 +128,9 @@ pub(super) fn insert_sql(rows: usize, backend: Backend) -> String {
 
 impl Store {
     /// Writes a batch of usage rows in one transaction; a row whose request id is
-    /// already stored is skipped, so a batch can be retried.
-    pub async fn insert_usage(&self, rows: Arc<[UsageRow]>) -> Result<(), StoreError> {
+    /// already stored is skipped, so a batch can be retried. Shared rows: SQLite writes
+    /// them on a blocking thread, and the caller keeps them to spool if the write fails.
+    pub async fn insert_usage(&self, rows: Arc<Vec<UsageRow>>) -> Result<(), StoreError> {
         match &self.db {
             Db::Sqlite(_, log) => log.insert(rows).await,
             Db::Postgres(pool) => insert_postgres(pool, &rows).await,
@@ -350,12 +351,12 @@ pub(crate) mod tests {
         let base = 1_700_000_000_000;
         // Four 64-row statements and a remainder of smaller ones (4 × 64 + 32 + 8 + 2 + 1).
         let rows: Vec<UsageRow> = (0..299).map(|n| row(base, n)).collect();
-        store.insert_usage(rows.into()).await.expect("insert");
+        store.insert_usage(Arc::new(rows)).await.expect("insert");
         // A retried batch that overlaps: stored rows are skipped, new ones written.
         let retry: Vec<UsageRow> = (290..304).map(|n| row(base, n)).collect();
-        store.insert_usage(retry.into()).await.expect("retry");
+        store.insert_usage(Arc::new(retry)).await.expect("retry");
         store
-            .insert_usage(Arc::from([]))
+            .insert_usage(Arc::default())
             .await
             .expect("empty batch");
         let stored = store.list_usage(1000).await.expect("list");
@@ -381,7 +382,7 @@ pub(crate) mod tests {
             ..row(1_700_000_000_000, 0)
         };
         store
-            .insert_usage(Arc::from([r.clone()]))
+            .insert_usage(Arc::new(vec![r.clone()]))
             .await
             .expect("insert");
         let got = store.list_usage(10).await.expect("list").remove(0);
@@ -407,7 +408,7 @@ pub(crate) mod tests {
 
         let plain = row(1_700_000_000_000, 1);
         store
-            .insert_usage(Arc::from([plain]))
+            .insert_usage(Arc::new(vec![plain]))
             .await
             .expect("insert");
         let got = store.list_usage(1).await.expect("list").remove(0);
@@ -440,7 +441,7 @@ pub(crate) mod tests {
             cost_nanos: 7,
             ..row(day, 30)
         });
-        store.insert_usage(rows.into()).await.expect("insert");
+        store.insert_usage(Arc::new(rows)).await.expect("insert");
         let mut totals = store
             .usage_totals_since(day - 10_000, day)
             .await

@@ -46,7 +46,7 @@ pub const WAITING_MAX: usize = 8 * BATCH_MAX;
 /// Rows per replay write.
 pub const REPLAY_CHUNK: usize = 4 * BATCH_MAX;
 
-type Write = JoinHandle<(Arc<[UsageRow]>, Result<(), StoreError>)>;
+type Write = JoinHandle<(Arc<Vec<UsageRow>>, Result<(), StoreError>)>;
 
 /// What the write in flight is.
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +176,7 @@ pub async fn run(
 /// failed).
 type Done = (
     Job,
-    Result<(Arc<[UsageRow]>, Result<(), StoreError>), tokio::task::JoinError>,
+    Result<(Arc<Vec<UsageRow>>, Result<(), StoreError>), tokio::task::JoinError>,
 );
 
 /// Waits for the write in flight; never resolves when there is none.
@@ -231,7 +231,8 @@ impl Writer {
 
     fn spawn_write(&mut self, rows: Vec<UsageRow>, job: Job) {
         let store = self.store.clone();
-        let rows: Arc<[UsageRow]> = rows.into();
+        // Shared, not copied: the batch stays here for the spool if the write fails.
+        let rows = Arc::new(rows);
         let write = tokio::spawn(async move {
             let result = store.insert_usage(Arc::clone(&rows)).await;
             (rows, result)
@@ -271,7 +272,7 @@ impl Writer {
             (Job::Rows, Ok((rows, Err(e)))) => {
                 tracing::warn!(error = %e, rows = rows.len(), "usage write failed; spooling its rows");
                 self.resting_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
-                self.spool_rows(&mut rows.to_vec()).await;
+                self.spool_rows(&mut Arc::unwrap_or_clone(rows)).await;
             }
             (Job::Replay { .. }, Ok((rows, Err(e)))) => {
                 tracing::warn!(error = %e, rows = rows.len(), "usage spool replay failed; retrying later");
