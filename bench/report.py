@@ -38,12 +38,6 @@ def load_rounds(path):
     return rounds
 
 
-def load(path):
-    """Rows by (target, scenario); a scenario measured in several rounds is merged
-    into one row of the rounds' medians (see `merge`)."""
-    return {key: merge(rows) for key, rows in load_rounds(path).items()}
-
-
 def per_round_bars(rounds):
     """Markdown lines: the load bars' ratios (tollgate/nginx) in each round, a value
     that misses its bar in bold. The verdict takes the medians; this table shows
@@ -155,6 +149,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     rounds = load_rounds(sys.argv[1])
+    # A scenario measured in several rounds is merged into one row of the rounds'
+    # medians (see `merge`).
     results = {key: merge(rows) for key, rows in rounds.items()}
     targets = [
         t
