@@ -11,7 +11,7 @@
 //! counted in memory as calls settle (`usage::recent`: this replica's calls since it
 //! started; a window's sum reads at most 1,441 slots a provider, whatever the load);
 //! global and per-owner spend today and this month, from the in-process admission
-//! counters, or with Redis from `usage_daily` (up to a minute behind). Per-key budgets
+//! counters, or with Redis from `usage_daily` (as far behind as the usage writer: its batches add to it). Per-key budgets
 //! are not watched.
 //!
 //! Rules can be replaced at run time ([`Alerts::replace_rules`], validated like the
@@ -277,7 +277,7 @@ async fn budget_use(gateway: &Gateway, now_ms: i64) -> Result<Vec<BudgetUse>, St
             }
         }
     } else {
-        // Counters in Redis: the daily aggregates (refreshed every minute).
+        // Counters in Redis: the daily aggregates (each stored batch adds to them).
         let today = chrono::DateTime::from_timestamp_millis(now_ms)
             .unwrap_or_default()
             .date_naive();

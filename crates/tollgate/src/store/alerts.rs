@@ -174,8 +174,8 @@ impl Store {
     }
 
     /// Spend per owner today (`today`, a `YYYY-MM-DD` UTC day) and since
-    /// `month_start` (the first day of the month), from `usage_daily` (refreshed
-    /// every minute for today).
+    /// `month_start` (the first day of the month), from `usage_daily` (which every
+    /// stored batch of usage rows adds to).
     pub async fn daily_spend(
         &self,
         today: &str,

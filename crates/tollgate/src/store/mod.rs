@@ -34,6 +34,7 @@
 
 mod admins;
 mod alerts;
+mod daily;
 mod keys;
 mod reports;
 mod sql;

@@ -30,7 +30,7 @@ use super::{now_ms, with_pool, Store, StoreError, UsageRowView, TAKE_TURN};
 
 /// The largest time a request id can hold (12 hex digits of milliseconds).
 const MAX_ID_MS: i64 = 0xffff_ffff_ffff;
-/// Rows per INSERT when `usage_daily` is rewritten (15 values each).
+/// Rows per INSERT when `usage_daily` is rewritten (17 values each).
 const DAILY_ROWS_PER_STATEMENT: usize = 64;
 
 /// A field usage rows can be grouped by.
@@ -178,9 +178,19 @@ pub struct DailyRow {
     pub latency_avg_ms: i64,
     pub latency_p95_ms: i64,
     pub latency_p99_ms: i64,
-    /// Unix ms of the refresh that wrote it.
+    /// The sum of the latencies (the average's numerator, so that batches add up).
+    pub latency_sum_ms: i64,
+    /// The latencies as [`Latencies`] counts them ([`Latencies::to_bytes`]), so that
+    /// the percentiles of a day stay exact as batches are added.
+    pub latency_counts: Vec<u8>,
+    /// Unix ms of the write that last changed it.
     pub updated_at: i64,
 }
+
+/// The columns of `usage_daily`, in [`DailyRow`]'s order.
+pub(super) const DAILY_COLUMNS: &str = "day, key_id, model, owner, requests, successes, failures,
+    errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms, latency_p95_ms,
+    latency_p99_ms, latency_sum_ms, latency_counts, updated_at";
 
 /// The columns a report reads of each row.
 #[derive(Debug, sqlx::FromRow)]
@@ -203,9 +213,20 @@ const SCAN_COLUMNS: &str = "SELECT request_id, created_at, key_id, owner,
         prompt_tokens, completion_tokens, cost_nanos
     FROM request_logs";
 
-/// Figures of one group while rows stream by.
+/// The figures of one call that aggregates count.
+pub(super) struct Call<'a> {
+    pub status: i64,
+    pub error_type: Option<&'a str>,
+    pub latency_ms: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_nanos: i64,
+    pub owner: Option<&'a str>,
+}
+
+/// Figures of one group while rows stream by (or while a batch is folded in).
 #[derive(Debug, Default)]
-struct Acc {
+pub(super) struct Acc {
     requests: i64,
     successes: i64,
     prompt_tokens: i64,
@@ -220,20 +241,119 @@ struct Acc {
 
 impl Acc {
     fn add(&mut self, row: ScanRow) {
+        self.add_call(Call {
+            status: row.status,
+            error_type: row.error_type.as_deref(),
+            latency_ms: row.latency_ms,
+            prompt_tokens: row.prompt_tokens,
+            completion_tokens: row.completion_tokens,
+            cost_nanos: row.cost_nanos,
+            owner: row.owner.as_deref(),
+        });
+    }
+
+    /// Counts one call; calls come oldest first (its owner replaces an earlier one).
+    pub(super) fn add_call(&mut self, call: Call<'_>) {
         self.requests += 1;
-        if row.status < 400 {
+        if call.status < 400 {
             self.successes += 1;
         }
-        self.prompt_tokens += row.prompt_tokens;
-        self.completion_tokens += row.completion_tokens;
-        self.cost_nanos += row.cost_nanos;
-        self.latency_sum += row.latency_ms;
-        self.latencies.add(row.latency_ms);
-        if let Some(error) = row.error_type {
-            *self.errors.entry(error).or_insert(0) += 1;
+        self.prompt_tokens += call.prompt_tokens;
+        self.completion_tokens += call.completion_tokens;
+        self.cost_nanos += call.cost_nanos;
+        self.latency_sum += call.latency_ms;
+        self.latencies.add(call.latency_ms);
+        if let Some(error) = call.error_type {
+            match self.errors.get_mut(error) {
+                Some(count) => *count += 1,
+                None => {
+                    self.errors.insert(error.to_owned(), 1);
+                }
+            }
         }
-        if row.owner.is_some() {
-            self.owner = row.owner;
+        if let Some(owner) = call.owner {
+            if self.owner.as_deref() != Some(owner) {
+                self.owner = Some(owner.to_owned());
+            }
+        }
+    }
+
+    /// Adds `newer`'s figures (its owner, when it has one, replaces this one's).
+    pub(super) fn merge(&mut self, newer: Acc) {
+        self.requests += newer.requests;
+        self.successes += newer.successes;
+        self.prompt_tokens += newer.prompt_tokens;
+        self.completion_tokens += newer.completion_tokens;
+        self.cost_nanos += newer.cost_nanos;
+        self.latency_sum += newer.latency_sum;
+        for (value, count) in newer.latencies.counts {
+            *self.latencies.counts.entry(value).or_insert(0) += count;
+        }
+        self.latencies.total += newer.latencies.total;
+        for (error, count) in newer.errors {
+            *self.errors.entry(error).or_insert(0) += count;
+        }
+        if newer.owner.is_some() {
+            self.owner = newer.owner;
+        }
+    }
+
+    /// The figures a stored row holds. Its `errors` and `latency_counts` are written
+    /// only here; one that does not read (edited by hand) counts as empty, with a
+    /// warning, rather than stopping the request log's writes.
+    pub(super) fn from_daily(row: DailyRow) -> Acc {
+        let unreadable = |column: &str| {
+            tracing::warn!(day = %row.day, key_id = %row.key_id, model = %row.model, column, "a usage_daily column does not read; counted as empty");
+        };
+        let errors = serde_json::from_str(&row.errors).unwrap_or_else(|_| {
+            unreadable("errors");
+            BTreeMap::new()
+        });
+        let latencies = Latencies::from_bytes(&row.latency_counts).unwrap_or_else(|| {
+            unreadable("latency_counts");
+            Latencies::default()
+        });
+        Acc {
+            requests: row.requests,
+            successes: row.successes,
+            prompt_tokens: row.prompt_tokens,
+            completion_tokens: row.completion_tokens,
+            cost_nanos: row.cost_nanos,
+            latency_sum: row.latency_sum_ms,
+            latencies,
+            errors,
+            owner: row.owner,
+        }
+    }
+
+    /// The `usage_daily` row of these figures.
+    pub(super) fn daily_row(
+        self,
+        day: String,
+        key_id: String,
+        model: String,
+        updated_at: i64,
+    ) -> DailyRow {
+        let errors = serde_json::to_string(&self.errors).unwrap_or_else(|_| "{}".into());
+        let latency_counts = self.latencies.to_bytes();
+        DailyRow {
+            day,
+            key_id,
+            model,
+            owner: self.owner,
+            requests: self.requests,
+            successes: self.successes,
+            failures: self.requests - self.successes,
+            errors,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost_nanos: self.cost_nanos,
+            latency_avg_ms: (self.latency_sum as f64 / self.requests.max(1) as f64).round() as i64,
+            latency_p95_ms: self.latencies.percentile(95).unwrap_or(0),
+            latency_p99_ms: self.latencies.percentile(99).unwrap_or(0),
+            latency_sum_ms: self.latency_sum,
+            latency_counts,
+            updated_at,
         }
     }
 }
@@ -246,7 +366,7 @@ const BUCKETS_PER_POWER_LOG2: u32 = 6;
 /// A group's latencies as counts per value (see the module notes). Keeping every
 /// latency made a day's aggregates as large as its calls (8 bytes each).
 #[derive(Debug, Default)]
-struct Latencies {
+pub(super) struct Latencies {
     counts: BTreeMap<i64, u64>,
     total: u64,
 }
@@ -255,6 +375,52 @@ impl Latencies {
     fn add(&mut self, ms: i64) {
         *self.counts.entry(bucket_top(ms)).or_insert(0) += 1;
         self.total += 1;
+    }
+
+    /// The counts as bytes: one unsigned LEB128 number per place ([`slot_of`]) from
+    /// 0 ms to the largest value counted, so a day whose calls took under a second
+    /// is at most a few KiB, and adding a batch to it costs microseconds.
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
+        let Some(&largest) = self.counts.keys().next_back() else {
+            return Vec::new();
+        };
+        let mut dense = vec![0_u64; slot_of(largest) + 1];
+        for (&value, &count) in &self.counts {
+            if let Some(place) = dense.get_mut(slot_of(value)) {
+                *place += count;
+            }
+        }
+        let mut bytes = Vec::with_capacity(dense.len() + 16);
+        for mut count in dense {
+            while count >= 0x80 {
+                bytes.push((count & 0x7f) as u8 | 0x80);
+                count >>= 7;
+            }
+            bytes.push(count as u8);
+        }
+        bytes
+    }
+
+    /// The counts [`Latencies::to_bytes`] wrote; `None` when `bytes` are not such.
+    pub(super) fn from_bytes(bytes: &[u8]) -> Option<Latencies> {
+        let mut latencies = Latencies::default();
+        let (mut slot, mut count, mut shift) = (0_usize, 0_u64, 0_u32);
+        for &byte in bytes {
+            if shift > 63 {
+                return None;
+            }
+            count |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 != 0 {
+                shift += 7;
+                continue;
+            }
+            if count > 0 {
+                latencies.counts.insert(value_of(slot)?, count);
+                latencies.total += count;
+            }
+            (slot, count, shift) = (slot + 1, 0, 0);
+        }
+        (shift == 0).then_some(latencies)
     }
 
     /// The nearest-rank percentile `p` (0–100); `None` without latencies.
@@ -282,6 +448,37 @@ fn bucket_top(ms: i64) -> i64 {
     let power = 63 - ms.leading_zeros();
     let width = 1_i64 << (power - BUCKETS_PER_POWER_LOG2);
     ms | (width - 1)
+}
+
+/// The powers of two counted one value each ([`EXACT_BELOW_MS`] = 2^10).
+const EXACT_POWERS: u32 = EXACT_BELOW_MS.trailing_zeros();
+
+/// The place of a counted value (a [`bucket_top`]) in [`Latencies::to_bytes`]: values
+/// below [`EXACT_BELOW_MS`] one place each, then 64 places per power of two.
+fn slot_of(value: i64) -> usize {
+    let value = value.max(0);
+    if value < EXACT_BELOW_MS {
+        return value as usize;
+    }
+    let power = 63 - value.leading_zeros();
+    let sub = (value >> (power - BUCKETS_PER_POWER_LOG2)) & ((1 << BUCKETS_PER_POWER_LOG2) - 1);
+    EXACT_BELOW_MS as usize
+        + (((power - EXACT_POWERS) as usize) << BUCKETS_PER_POWER_LOG2)
+        + sub as usize
+}
+
+/// The counted value at place `slot` (the inverse of [`slot_of`]).
+fn value_of(slot: usize) -> Option<i64> {
+    let Some(above) = slot.checked_sub(EXACT_BELOW_MS as usize) else {
+        return i64::try_from(slot).ok();
+    };
+    let power = EXACT_POWERS + u32::try_from(above >> BUCKETS_PER_POWER_LOG2).ok()?;
+    if power > 62 {
+        return None;
+    }
+    let sub = (above & ((1 << BUCKETS_PER_POWER_LOG2) - 1)) as i64;
+    let shift = power - BUCKETS_PER_POWER_LOG2;
+    Some((((1 << BUCKETS_PER_POWER_LOG2) + sub) << shift) | ((1_i64 << shift) - 1))
 }
 
 /// The time of a request id (`req_<12 hex digits of Unix ms>…`), if it has that shape.
@@ -479,35 +676,14 @@ impl Store {
         let rows: Vec<DailyRow> = groups
             .into_iter()
             .map(|((key_id, model), acc)| {
-                let errors = serde_json::to_string(&acc.errors).unwrap_or_else(|_| "{}".into());
-                DailyRow {
-                    day: day_text.clone(),
-                    key_id,
-                    model,
-                    owner: acc.owner,
-                    requests: acc.requests,
-                    successes: acc.successes,
-                    failures: acc.requests - acc.successes,
-                    errors,
-                    prompt_tokens: acc.prompt_tokens,
-                    completion_tokens: acc.completion_tokens,
-                    cost_nanos: acc.cost_nanos,
-                    latency_avg_ms: (acc.latency_sum as f64 / acc.requests.max(1) as f64).round()
-                        as i64,
-                    latency_p95_ms: acc.latencies.percentile(95).unwrap_or(0),
-                    latency_p99_ms: acc.latencies.percentile(99).unwrap_or(0),
-                    updated_at,
-                }
+                acc.daily_row(day_text.clone(), key_id, model, updated_at)
             })
             .collect();
         let inserts: Vec<Sql> = rows
             .chunks(DAILY_ROWS_PER_STATEMENT)
             .map(|block| {
-                let mut insert = Sql::new(
-                    "INSERT INTO usage_daily (day, key_id, model, owner, requests, successes, failures,
-                        errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
-                        latency_p95_ms, latency_p99_ms, updated_at) VALUES ",
-                );
+                let mut insert =
+                    Sql::new(format!("INSERT INTO usage_daily ({DAILY_COLUMNS}) VALUES "));
                 insert.push_values(block, |b, r| {
                     b.bind(r.day.as_str())
                         .bind(r.key_id.as_str())
@@ -523,6 +699,8 @@ impl Store {
                         .bind(r.latency_avg_ms)
                         .bind(r.latency_p95_ms)
                         .bind(r.latency_p99_ms)
+                        .bind(r.latency_sum_ms)
+                        .bind(r.latency_counts.as_slice())
                         .bind(r.updated_at);
                 });
                 insert
@@ -557,12 +735,10 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<DailyRow>, StoreError> {
         Ok(with_pool!(self, pool => {
-            sqlx::query_as::<_, DailyRow>(
-                "SELECT day, key_id, model, owner, requests, successes, failures, errors,
-                        prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms,
-                        latency_p95_ms, latency_p99_ms, updated_at
-                 FROM usage_daily WHERE day >= $1 AND day <= $2 ORDER BY day, key_id, model",
-            )
+            sqlx::query_as::<_, DailyRow>(&format!(
+                "SELECT {DAILY_COLUMNS} FROM usage_daily
+                 WHERE day >= $1 AND day <= $2 ORDER BY day, key_id, model"
+            ))
             .bind(from.to_string())
             .bind(to.to_string())
             .fetch_all(pool)

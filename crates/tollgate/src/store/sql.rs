@@ -22,6 +22,7 @@ use sqlx::{Arguments, Database, Encode, Pool, Type};
 pub(crate) enum Value {
     Text(Option<String>),
     Int(i64),
+    Bytes(Vec<u8>),
 }
 
 impl From<String> for Value {
@@ -45,6 +46,12 @@ impl From<Option<&str>> for Value {
 impl From<i64> for Value {
     fn from(v: i64) -> Value {
         Value::Int(v)
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Value {
+        Value::Bytes(v.to_vec())
     }
 }
 
@@ -104,12 +111,14 @@ impl Sql {
         DB: Database,
         Option<&'q str>: Encode<'q, DB> + Type<DB>,
         i64: Encode<'q, DB> + Type<DB>,
+        &'q [u8]: Encode<'q, DB> + Type<DB>,
     {
         let mut args = DB::Arguments::<'q>::default();
         for value in &self.values {
             match value {
                 Value::Text(text) => args.add(text.as_deref()),
                 Value::Int(n) => args.add(*n),
+                Value::Bytes(bytes) => args.add(bytes.as_slice()),
             }
             .map_err(sqlx::Error::Encode)?;
         }

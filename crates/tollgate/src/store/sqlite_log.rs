@@ -15,8 +15,10 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::daily::{self, DailyDeltas};
+use super::reports::DailyRow;
 use super::usage::{insert_sql, row_values, Column};
 use super::{Backend, StoreError, SQLITE_WAL_AUTOCHECKPOINT_PAGES};
 use crate::usage::UsageRow;
@@ -85,6 +87,7 @@ fn insert_rows(connection: &mut Connection, rows: &[UsageRow]) -> rusqlite::Resu
     }
     // IMMEDIATE: the write lock first (waiting its turn), never a read to upgrade.
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut deltas = DailyDeltas::default();
     {
         let mut insert = transaction.prepare_cached(&INSERT_ONE)?;
         for r in rows {
@@ -98,10 +101,71 @@ fn insert_rows(connection: &mut Connection, rows: &[UsageRow]) -> rusqlite::Resu
                     Column::Bool(b) => insert.raw_bind_parameter(index, b),
                 }?;
             }
-            insert.raw_execute()?;
+            // 1 when inserted, 0 when the request id was stored already.
+            if insert.raw_execute()? == 1 {
+                deltas.add(r);
+            }
         }
     }
+    add_daily(&transaction, deltas)?;
     transaction.commit()
+}
+
+/// The stored row of one `usage_daily` group, and its upsert.
+static DAILY_SELECT: LazyLock<String> = LazyLock::new(daily::select_sql);
+static DAILY_UPSERT: LazyLock<String> = LazyLock::new(daily::upsert_sql);
+
+/// Adds `deltas` to `usage_daily` in the open transaction (which holds the write lock:
+/// no other writer adds in between).
+fn add_daily(connection: &Connection, deltas: DailyDeltas) -> rusqlite::Result<()> {
+    let mut select = connection.prepare_cached(&DAILY_SELECT)?;
+    let mut upsert = connection.prepare_cached(&DAILY_UPSERT)?;
+    for (key, batch) in deltas.into_groups() {
+        let stored = select
+            .query_row(params![key.0, key.1, key.2], |r| {
+                Ok(DailyRow {
+                    day: r.get(0)?,
+                    key_id: r.get(1)?,
+                    model: r.get(2)?,
+                    owner: r.get(3)?,
+                    requests: r.get(4)?,
+                    successes: r.get(5)?,
+                    failures: r.get(6)?,
+                    errors: r.get(7)?,
+                    prompt_tokens: r.get(8)?,
+                    completion_tokens: r.get(9)?,
+                    cost_nanos: r.get(10)?,
+                    latency_avg_ms: r.get(11)?,
+                    latency_p95_ms: r.get(12)?,
+                    latency_p99_ms: r.get(13)?,
+                    latency_sum_ms: r.get(14)?,
+                    latency_counts: r.get(15)?,
+                    updated_at: r.get(16)?,
+                })
+            })
+            .optional()?;
+        let row = daily::merged(key, stored, batch);
+        upsert.execute(params![
+            row.day,
+            row.key_id,
+            row.model,
+            row.owner,
+            row.requests,
+            row.successes,
+            row.failures,
+            row.errors,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.cost_nanos,
+            row.latency_avg_ms,
+            row.latency_p95_ms,
+            row.latency_p99_ms,
+            row.latency_sum_ms,
+            row.latency_counts,
+            row.updated_at,
+        ])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Request log rows.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
@@ -7,6 +8,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgPool};
 
+use super::daily::{self, DailyDeltas};
 use super::{with_pool, Backend, Db, Store, StoreError};
 use crate::usage::UsageRow;
 
@@ -81,11 +83,12 @@ pub(super) fn row_values(r: &UsageRow) -> [Column<'_>; INSERT_COLUMNS.len()] {
     ]
 }
 
-/// The PostgreSQL INSERT of each size in [`STATEMENT_ROWS`].
+/// The PostgreSQL INSERT of each size in [`STATEMENT_ROWS`], answering the ids of the
+/// rows it inserted (the others were stored already).
 static INSERTS_PG: LazyLock<Vec<String>> = LazyLock::new(|| {
     STATEMENT_ROWS
         .iter()
-        .map(|&rows| insert_sql(rows, Backend::Postgres))
+        .map(|&rows| insert_sql(rows, Backend::Postgres) + " RETURNING request_id")
         .collect()
 });
 
@@ -127,9 +130,11 @@ pub(super) fn insert_sql(rows: usize, backend: Backend) -> String {
 }
 
 impl Store {
-    /// Writes a batch of usage rows in one transaction; a row whose request id is
-    /// already stored is skipped, so a batch can be retried. Shared rows: SQLite writes
-    /// them on a blocking thread, and the caller keeps them to spool if the write fails.
+    /// Writes a batch of usage rows in one transaction, and adds the calls of the rows
+    /// it inserted to `usage_daily` in the same transaction (see `store::daily`); a row
+    /// whose request id is already stored is skipped, so a batch can be retried. Shared
+    /// rows: SQLite writes them on a blocking thread, and the caller keeps them to spool
+    /// if the write fails.
     pub async fn insert_usage(&self, rows: Arc<Vec<UsageRow>>) -> Result<(), StoreError> {
         match &self.db {
             Db::Sqlite(_, log) => log.insert(rows).await,
@@ -138,26 +143,28 @@ impl Store {
     }
 }
 
-/// Writes `rows` to PostgreSQL in multi-row statements (one, or one transaction).
+/// Writes `rows` to PostgreSQL in multi-row statements, and their calls to
+/// `usage_daily`, in one transaction.
 async fn insert_postgres(pool: &PgPool, rows: &[UsageRow]) -> Result<(), StoreError> {
     let plan = statement_plan(rows.len());
     // Each statement's values are gathered just before it runs.
     let statement = |&(size, start): &(usize, usize)| {
         let chunk = &rows[start..start + STATEMENT_ROWS[size]];
         postgres_arguments(chunk)
-            .map(|arguments| sqlx::query_with(&INSERTS_PG[size], arguments))
+            .map(|arguments| sqlx::query_scalar_with::<_, String, _>(&INSERTS_PG[size], arguments))
             .map_err(sqlx::Error::Encode)
     };
-    if let [only] = plan.as_slice() {
-        // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
-        statement(only)?.execute(pool).await?;
-    } else {
-        let mut tx = pool.begin().await?;
-        for step in &plan {
-            statement(step)?.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+    let mut tx = pool.begin().await?;
+    let mut inserted: HashSet<String> = HashSet::with_capacity(rows.len());
+    for step in &plan {
+        inserted.extend(statement(step)?.fetch_all(&mut *tx).await?);
     }
+    let mut deltas = DailyDeltas::default();
+    for row in rows.iter().filter(|r| inserted.contains(&*r.request_id)) {
+        deltas.add(row);
+    }
+    daily::add_postgres(&mut tx, deltas).await?;
+    tx.commit().await?;
     Ok(())
 }
 

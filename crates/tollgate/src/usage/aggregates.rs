@@ -1,16 +1,16 @@
 //! Daily aggregates and log retention, in the background (SPEC §7).
 //!
-//! Every [`REFRESH_EVERY`] the task recomputes today's `usage_daily` rows from the
-//! request log; on the first tick of a new UTC day it first finishes the day before.
-//! At start it refreshes yesterday (the gateway may have been down across midnight)
-//! and fills any day within retention that has log rows but no aggregates (the first
-//! start after an upgrade).
+//! The usage writer keeps `usage_daily` current: each batch adds its calls in its own
+//! transaction (`store::daily`). This task only fills, at start, any day within
+//! retention that has log rows but no aggregates (the first start after an upgrade from
+//! before `usage_daily`), and applies retention every [`RETENTION_EVERY`].
 //!
 //! Retention keeps `storage.log_retention_days` whole UTC days before today (and
 //! today): request log rows of older days are deleted, a key range at a time, in
 //! chunks of [`DELETE_CHUNK`] rows with a pause between them, so the writer is never
-//! kept waiting long. A day is aggregated before its rows go, and `usage_daily` is
-//! never deleted. Every replica may run this: each step is idempotent.
+//! kept waiting long. A day is aggregated before its rows go (when it has no
+//! aggregates), and `usage_daily` is never deleted. Every replica may run this: each
+//! step is idempotent.
 
 use std::time::Duration;
 
@@ -19,21 +19,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{day_range_ms, day_start_ms, Store, StoreError};
 
-/// How often today's aggregates are recomputed (and retention applied).
-pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
+/// How often retention is applied.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Request log rows deleted per statement.
 pub const DELETE_CHUNK: u32 = 2_000;
 /// The pause between two deleted chunks, in which the usage writer gets the lock.
 const DELETE_PAUSE: Duration = Duration::from_millis(20);
 
-/// Runs until `stop`: refreshes aggregates and applies retention. Errors are logged
-/// and retried on the next tick.
+/// Runs until `stop`: fills days without aggregates, then applies retention. Errors
+/// are logged and retried on the next tick.
 pub async fn run(store: Store, retention_days: u32, stop: CancellationToken) {
-    let mut current = Utc::now().date_naive();
-    if let Err(e) = catch_up(&store, current, retention_days).await {
-        tracing::warn!(error = %e, "cannot fill the daily usage aggregates at start; retrying on the next tick");
+    if let Err(e) = catch_up(&store, Utc::now().date_naive(), retention_days).await {
+        tracing::warn!(error = %e, "cannot fill the daily usage aggregates at start");
     }
-    let mut tick = tokio::time::interval(REFRESH_EVERY);
+    let mut tick = tokio::time::interval(RETENTION_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -41,16 +40,6 @@ pub async fn run(store: Store, retention_days: u32, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
         let today = Utc::now().date_naive();
-        if today != current {
-            // The day that just ended, once, now that its last rows are written.
-            if let Err(e) = store.refresh_daily(current).await {
-                tracing::warn!(error = %e, day = %current, "cannot refresh the daily usage aggregates of the day that ended");
-            }
-            current = today;
-        }
-        if let Err(e) = store.refresh_daily(today).await {
-            tracing::warn!(error = %e, day = %today, "cannot refresh today's usage aggregates");
-        }
         match apply_retention(&store, today, retention_days, &stop).await {
             Ok(0) => {}
             Ok(deleted) => {
@@ -74,23 +63,19 @@ pub fn first_kept_day(today: NaiveDate, retention_days: u32) -> NaiveDate {
         .unwrap_or(NaiveDate::MIN)
 }
 
-/// Refreshes yesterday, and every kept day before it that has log rows but no
-/// aggregates.
+/// Aggregates every kept day before today that has log rows but no aggregates. (Today
+/// is left to the writer: its batches may already have added to it.)
 pub async fn catch_up(
     store: &Store,
     today: NaiveDate,
     retention_days: u32,
 ) -> Result<(), StoreError> {
-    let Some(yesterday) = today.pred_opt() else {
-        return Ok(());
-    };
-    store.refresh_daily(yesterday).await?;
     // From the oldest kept day that has log rows (none: nothing to fill).
     let Some(oldest) = store.oldest_log_day().await? else {
         return Ok(());
     };
     let mut day = first_kept_day(today, retention_days).max(oldest);
-    while day < yesterday {
+    while day < today {
         let (from, to) = day_range_ms(day);
         if !store.has_daily(day).await? && store.has_logs_between(from, to).await? {
             store.refresh_daily(day).await?;

@@ -12,6 +12,8 @@ on_both_backends!(
     refresh_daily_is_idempotent,
     concurrent_refreshes_of_a_day_take_turns,
     catch_up_fills_missing_days_within_retention,
+    the_writer_keeps_daily_aggregates_equal_to_a_refresh,
+    concurrent_batches_all_count_in_the_daily_aggregates,
 );
 
 /// 2024-03-10T00:00:00Z.
@@ -638,6 +640,130 @@ async fn catch_up_fills_missing_days_within_retention(store: Store) {
         .expect("daily");
     let days: Vec<_> = daily.iter().map(|r| r.day.as_str()).collect();
     assert_eq!(days, ["2024-03-10", "2024-03-10", "2024-03-11"]);
+}
+
+/// A varied call for the writer: `n` picks its day, key, model, status and latency.
+fn call(n: i64) -> crate::usage::UsageRow {
+    let mut r = crate::store::usage::tests::row(DAY1 + (n % 2) * DAY_MS, n);
+    r.key_id = Some(["k1", "k2", "k3"][(n % 3) as usize].into());
+    r.owner = (n % 5 != 0).then(|| format!("owner{}", n % 4).into());
+    r.model_served = (n % 7 != 0).then(|| ["gpt", "claude"][(n % 2) as usize].into());
+    r.status = [200, 200, 200, 429, 502][(n % 5) as usize];
+    r.error_type =
+        (r.status >= 400).then(|| ["rate_limited", "upstream_error"][(n % 2) as usize].into());
+    // Exact values and, past 1,024 ms, bucketed ones.
+    r.latency_ms = (n * 37) % 3_000;
+    r.prompt_tokens = n as u64;
+    r.completion_tokens = 2 * n as u64;
+    r.cost_nanos = 1_000 + n;
+    r
+}
+
+/// Each batch the writer stores adds its calls to `usage_daily`; a retried batch
+/// adds only the rows it really inserted. The figures equal a full recomputation
+/// from the log, percentiles included.
+async fn the_writer_keeps_daily_aggregates_equal_to_a_refresh(store: Store) {
+    use std::sync::Arc;
+    let batches: [std::ops::Range<i64>; 4] = [0..40, 40..41, 41..150, 100..200];
+    for batch in batches {
+        let rows: Vec<_> = batch.map(call).collect();
+        store.insert_usage(Arc::new(rows)).await.expect("the batch");
+    }
+    let (first, last) = (date("2024-03-10"), date("2024-03-11"));
+    let strip = |rows: Vec<DailyRow>| {
+        rows.into_iter()
+            .map(|r| DailyRow { updated_at: 0, ..r })
+            .collect::<Vec<_>>()
+    };
+    let kept = strip(store.daily_rows(first, last).await.expect("daily"));
+    assert_eq!(kept.iter().map(|r| r.requests).sum::<i64>(), 200);
+    for day in [first, last] {
+        store.refresh_daily(day).await.expect("refresh");
+    }
+    let recomputed = strip(store.daily_rows(first, last).await.expect("daily"));
+    assert_eq!(kept, recomputed);
+    assert!(kept
+        .iter()
+        .any(|r| r.latency_p99_ms > 1_024 && r.errors != "{}"));
+}
+
+/// Batches written at once by many writers (replicas, on PostgreSQL) all count.
+async fn concurrent_batches_all_count_in_the_daily_aggregates(store: Store) {
+    use std::sync::Arc;
+    let writers: Vec<_> = (0..8_i64)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for b in 0..5 {
+                    let start = 1_000 * w + 20 * b;
+                    // Every batch touches the same groups as the others.
+                    let rows: Vec<_> = (start..start + 20).map(call).collect();
+                    store.insert_usage(Arc::new(rows)).await.expect("the batch");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer");
+    }
+    let rows = store
+        .daily_rows(date("2024-03-10"), date("2024-03-11"))
+        .await
+        .expect("daily");
+    let counted: i64 = rows.iter().map(|r| r.requests).sum();
+    assert_eq!(counted, 8 * 5 * 20);
+}
+
+/// Latency counts go to bytes and back unchanged, exact values and buckets alike,
+/// and bytes that are not such counts are refused.
+#[test]
+fn latency_counts_round_trip_through_bytes() {
+    let values = [
+        0,
+        0,
+        5,
+        999,
+        1_023,
+        1_024,
+        1_500,
+        1_500,
+        70_000,
+        3_600_000,
+        1 << 50,
+    ];
+    let counted = latencies(values);
+    let bytes = counted.to_bytes();
+    let back = Latencies::from_bytes(&bytes).expect("the bytes read");
+    assert_eq!(back.counts, counted.counts);
+    assert_eq!(back.total, values.len() as u64);
+    assert_eq!(back.percentile(99), counted.percentile(99));
+    // Every bucket's place maps back to its value.
+    for ms in [
+        0,
+        1,
+        1_023,
+        1_024,
+        1_025,
+        2_047,
+        2_048,
+        99_999,
+        1 << 40,
+        i64::MAX,
+    ] {
+        let top = bucket_top(ms);
+        assert_eq!(value_of(slot_of(top)), Some(top), "{ms}");
+    }
+    // Under a second: about a byte per millisecond.
+    assert!(latencies(0..1_000).to_bytes().len() <= 1_000);
+    assert!(Latencies::from_bytes(&[]).expect("empty").counts.is_empty());
+    assert!(
+        Latencies::from_bytes(&[0x80]).is_none(),
+        "a number cut short"
+    );
+    assert!(
+        Latencies::from_bytes(&[0xff; 11]).is_none(),
+        "a number too long"
+    );
 }
 
 #[test]

@@ -1,0 +1,154 @@
+//! `usage_daily` kept current by the usage writer: the calls of each batch of request
+//! log rows are added to their day, key and model rows in the batch's own transaction.
+//!
+//! Only rows the batch really inserted count (a retried batch skips stored rows, and
+//! so does its sum), so the aggregates equal what `Store::refresh_daily` recomputes
+//! from the log, without a task re-reading the day's rows: that scan grew with the
+//! day's traffic (at 20,000 calls/s, 2.5 s of CPU a minute after one minute, then
+//! more every minute), on the cores the relay runs on.
+//!
+//! A batch reads the rows of its groups, adds its figures ([`Acc::merge`]) and writes
+//! them back. On PostgreSQL it first takes `usage_daily`'s turn ([`TAKE_TURN`]), so
+//! the writers of several replicas (and a refresh) add one after the other; on SQLite
+//! the transaction's write lock does the same.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Postgres, Transaction};
+
+use super::reports::{day_of_ms, id_time_ms, Acc, Call, DailyRow, DAILY_COLUMNS};
+use super::{now_ms, StoreError, TAKE_TURN};
+use crate::usage::UsageRow;
+
+/// A `usage_daily` row's key: day (`YYYY-MM-DD`), client key id, model ('' for none).
+pub(super) type DailyKey = (String, String, String);
+
+/// The calls of a batch, per day, key and model.
+#[derive(Debug, Default)]
+pub(super) struct DailyDeltas {
+    groups: BTreeMap<DailyKey, Acc>,
+}
+
+impl DailyDeltas {
+    /// Counts one inserted row, in its id's day (as `refresh_daily` does).
+    pub fn add(&mut self, row: &UsageRow) {
+        let at_ms = id_time_ms(&row.request_id).unwrap_or(row.created_at_ms);
+        let key = (
+            day_of_ms(at_ms).to_string(),
+            row.key_id.as_deref().unwrap_or_default().to_owned(),
+            row.model_served
+                .as_deref()
+                .or(row.model_requested.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        self.groups.entry(key).or_default().add_call(Call {
+            status: i64::from(row.status),
+            error_type: row.error_type.as_deref(),
+            latency_ms: row.latency_ms,
+            prompt_tokens: i64::try_from(row.prompt_tokens).unwrap_or(i64::MAX),
+            completion_tokens: i64::try_from(row.completion_tokens).unwrap_or(i64::MAX),
+            cost_nanos: row.cost_nanos,
+            owner: row.owner.as_deref(),
+        });
+    }
+
+    /// The groups, in key order (the order rows are locked in, on PostgreSQL).
+    pub fn into_groups(self) -> impl Iterator<Item = (DailyKey, Acc)> {
+        self.groups.into_iter()
+    }
+}
+
+/// The stored row of one group.
+pub(super) fn select_sql() -> String {
+    format!("SELECT {DAILY_COLUMNS} FROM usage_daily WHERE day = $1 AND key_id = $2 AND model = $3")
+}
+
+/// Writes one group's row, new or not.
+pub(super) fn upsert_sql() -> String {
+    let assignments: Vec<String> = DAILY_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !matches!(*c, "day" | "key_id" | "model"))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let params: Vec<String> = (1..=DAILY_COLUMNS.split(',').count())
+        .map(|n| format!("${n}"))
+        .collect();
+    format!(
+        "INSERT INTO usage_daily ({DAILY_COLUMNS}) VALUES ({}) ON CONFLICT (day, key_id, model) DO UPDATE SET {}",
+        params.join(", "),
+        assignments.join(", ")
+    )
+}
+
+/// `stored` (if the group has a row) plus `batch`: the row to write.
+pub(super) fn merged(key: DailyKey, stored: Option<DailyRow>, batch: Acc) -> DailyRow {
+    let mut acc = stored.map(Acc::from_daily).unwrap_or_default();
+    acc.merge(batch);
+    let (day, key_id, model) = key;
+    acc.daily_row(day, key_id, model, now_ms())
+}
+
+/// Adds `deltas` to `usage_daily` in the PostgreSQL transaction `tx`.
+pub(super) async fn add_postgres(
+    tx: &mut Transaction<'_, Postgres>,
+    deltas: DailyDeltas,
+) -> Result<(), StoreError> {
+    if deltas.groups.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(TAKE_TURN)
+        .bind("usage_daily")
+        .execute(&mut **tx)
+        .await?;
+    let select = select_sql();
+    let upsert = upsert_sql();
+    for (key, batch) in deltas.into_groups() {
+        let stored: Option<DailyRow> = sqlx::query_as(&select)
+            .bind(&key.0)
+            .bind(&key.1)
+            .bind(&key.2)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let row = merged(key, stored, batch);
+        sqlx::query(&upsert)
+            .bind(row.day)
+            .bind(row.key_id)
+            .bind(row.model)
+            .bind(row.owner)
+            .bind(row.requests)
+            .bind(row.successes)
+            .bind(row.failures)
+            .bind(row.errors)
+            .bind(row.prompt_tokens)
+            .bind(row.completion_tokens)
+            .bind(row.cost_nanos)
+            .bind(row.latency_avg_ms)
+            .bind(row.latency_p95_ms)
+            .bind(row.latency_p99_ms)
+            .bind(row.latency_sum_ms)
+            .bind(row.latency_counts)
+            .bind(row.updated_at)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upsert_names_every_column_once() {
+        let sql = upsert_sql();
+        assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"), "{sql}");
+        assert!(sql.contains("requests = excluded.requests"), "{sql}");
+        assert!(
+            sql.contains("latency_counts = excluded.latency_counts"),
+            "{sql}"
+        );
+        assert!(!sql.contains("day = excluded"), "{sql}");
+    }
+}
