@@ -172,8 +172,42 @@ fn add_daily(connection: &Connection, deltas: DailyDeltas) -> rusqlite::Result<(
 mod tests {
     use std::sync::Arc;
 
+    use std::time::Duration;
+
     use crate::store::testing::{new_key, on_sqlite};
     use crate::store::usage::tests::row;
+    use crate::store::Db;
+
+    /// While another connection holds the write lock, a batch is not refused: it
+    /// waits its turn and is written once the lock is free.
+    #[tokio::test]
+    async fn a_batch_waits_while_another_connection_writes() {
+        on_sqlite(|store| async move {
+            let Db::Sqlite(pool, _) = &store.db else {
+                panic!("a SQLite store")
+            };
+            let mut other = pool.acquire().await.expect("a pool connection");
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *other)
+                .await
+                .expect("the write lock");
+            let writer = store.clone();
+            let rows = Arc::new((0..40).map(|n| row(1_700_000_000_000, n)).collect());
+            let write = tokio::spawn(async move { writer.insert_usage(rows).await });
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(!write.is_finished(), "the batch waits for the lock");
+            sqlx::query("COMMIT")
+                .execute(&mut *other)
+                .await
+                .expect("the lock is released");
+            write
+                .await
+                .expect("the write task")
+                .expect("the batch is written once the lock is free");
+            assert_eq!(store.list_usage(100).await.expect("list").len(), 40);
+        })
+        .await;
+    }
 
     /// The request log's connection and sqlx's pool write the same file at once, from
     /// many tasks: each write waits its turn, none fails, every row is there.
