@@ -144,6 +144,33 @@ def ratio(a, b):
     return a / b
 
 
+def sustained_windows(results):
+    """The BENCH_SUSTAIN run: one row per window, in order (no bar)."""
+    windows = sorted(
+        (int(scenario.split("-", 1)[1]), row)
+        for (target, scenario), row in results.items()
+        if target == "tollgate" and scenario.startswith("sustain-")
+    )
+    if not windows:
+        return []
+    out = [
+        "### Sustained load (one tollgate, 16 connections, windows back to back)",
+        "",
+        "| window | from s | RPS | p50 ms | p99 ms | proxy CPU µs/req | other load % | errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    start = 0.0
+    for number, row in windows:
+        out.append(
+            f"| {number} | {start:.0f} | {fmt(rps(row), 0)} | {row['p50_us'] / 1000:.2f} | "
+            f"{row['p99_us'] / 1000:.2f} | {fmt(cpu_us_per_request(row, 'proxy_ticks'))} | "
+            f"{row.get('other_load_pct', 0):.0f} | {errors(row)} |"
+        )
+        start += row["duration_us"] / 1e6
+    out.append("")
+    return out
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -293,6 +320,7 @@ def main():
     bar(hwm < MAX_RSS_MIB, f"peak RSS {hwm:.1f} MiB (bar < {MAX_RSS_MIB:.0f} MiB)")
     out.append("")
     out.extend(per_round_bars(rounds))
+    out.extend(sustained_windows(results))
     # Admission's cost: `tollgate` runs with a key whose limits and budgets are checked
     # and counted on every call; `tollgate-open` with none (the foundation's setup).
     if any(k[0] == "tollgate-open" for k in results):

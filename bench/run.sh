@@ -11,6 +11,8 @@
 #   BENCH_NO_BUILD  set to 1 to skip `cargo build --release`
 #   BENCH_TOLLGATE_BIN  the gateway binary [target/release/tollgate]
 #   BENCH_QUIET_WAIT  seconds to wait for an idle machine before measuring [180]
+#   BENCH_SUSTAIN   seconds one more `tollgate` is kept under load (16 connections)
+#                   after the rounds, measured in 15 s windows back to back [0: none]
 # Exit: 0 all bars pass, 1 a bar fails, 2 the run itself went wrong.
 set -euo pipefail
 
@@ -21,6 +23,8 @@ DURATION=${BENCH_DURATION:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-2}
 TTFB_COUNT=${BENCH_TTFB_COUNT:-2000}
+SUSTAIN=${BENCH_SUSTAIN:-0}
+SUSTAIN_WINDOW=15
 
 # Ports on 127.0.0.1. nginx.conf repeats the first two.
 MOCK_PORT=19000
@@ -169,7 +173,9 @@ load() {
   local url="http://127.0.0.1:$port/v1/chat/completions"
   local wrk=(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" --timeout 5s -s "$BENCH_DIR/wrk.lua" "$url")
   log "$target $scenario: warm-up ${WARMUP}s, measure ${DURATION}s"
-  BENCH_KEY=$key BENCH_STREAM=$stream "${wrk[@]}" -d"${WARMUP}s" >/dev/null
+  if [ "$WARMUP" -gt 0 ]; then
+    BENCH_KEY=$key BENCH_STREAM=$stream "${wrk[@]}" -d"${WARMUP}s" >/dev/null
+  fi
   local proxy_before upstream_before proxy_after upstream_after out
   local cpu0_before cpu0_after cpu1_before cpu1_after load_cpu_s
   local file="$WORK/wrk-$target-$scenario.txt"
@@ -243,6 +249,19 @@ measure() {
     "$target" "$proxy_hwm" "$(hwm_kb "$MOCK_PID")" >>"$RESULTS"
 }
 
+# sustain TARGET PORT KEY PID: one gateway kept under load at 16 connections for
+# SUSTAIN seconds, in SUSTAIN_WINDOW-second windows back to back. Background work that
+# grows with the rows stored (a periodic rescan, say) shows as windows slower than the
+# rest; the rounds' fresh gateways never live long enough to meet it.
+sustain() {
+  local target=$1 port=$2 key=$3 pid=$4 window
+  # load() reads these (bash scopes locals dynamically).
+  local DURATION=$SUSTAIN_WINDOW WARMUP=0
+  for window in $(seq $(((SUSTAIN + SUSTAIN_WINDOW - 1) / SUSTAIN_WINDOW))); do
+    load "$target" "sustain-$window" "$port" "$key" 16 0 "$pid"
+  done
+}
+
 # --- targets -----------------------------------------------------------------------
 
 run_direct() {
@@ -264,7 +283,7 @@ run_nginx() {
   wait "$master" 2>/dev/null || true
 }
 
-# run_tollgate NAME: `tollgate` checks and counts limits and budgets on every call
+# run_tollgate NAME [sustain]: `tollgate` checks and counts limits and budgets on every call
 # (the key has rpm/rph/tpm and daily/monthly budgets, and a global budget is set);
 # `tollgate-open` has none (the foundation's figure); `tollgate-redis` is `tollgate`
 # with its counters in Redis.
@@ -324,7 +343,11 @@ EOF
   pid=$LAST_PID
   cd - >/dev/null
   wait_port "$TOLLGATE_PORT" "$pid" || die "$name did not start, see $WORK/$name.log"
-  measure "$name" "$TOLLGATE_PORT" "$key" "$pid"
+  if [ "${2:-}" = sustain ]; then
+    sustain "$name" "$TOLLGATE_PORT" "$key" "$pid"
+  else
+    measure "$name" "$TOLLGATE_PORT" "$key" "$pid"
+  fi
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
 }
@@ -359,6 +382,10 @@ main() {
       esac
     done
   done
+  if [ "$SUSTAIN" -gt 0 ]; then
+    log "tollgate kept under load for ${SUSTAIN}s"
+    run_tollgate tollgate sustain
+  fi
   stop_all
   local status=0
   {
