@@ -48,8 +48,9 @@ impl SqliteLog {
         })
     }
 
-    /// Writes `rows` in one transaction on a blocking thread; a row whose request id
-    /// is already stored is skipped, so a batch can be retried.
+    /// Writes `rows` in one transaction on a blocking thread, with the calls of those
+    /// it inserted added to `usage_daily`; a row whose request id is already stored is
+    /// skipped (and not counted again), so a batch can be retried.
     pub async fn insert(&self, rows: Arc<Vec<UsageRow>>) -> Result<(), StoreError> {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
@@ -80,7 +81,8 @@ impl SqliteLog {
 static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1, Backend::Sqlite));
 
 /// Inserts `rows` in one transaction with the cached single-row statement (as fast
-/// per row as 64-row statements here, and simpler).
+/// per row as 64-row statements here, and simpler), and adds the calls of the rows it
+/// inserted to `usage_daily` before the commit.
 fn insert_rows(connection: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()> {
     if rows.is_empty() {
         return Ok(());
