@@ -14,9 +14,12 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Postgres, Transaction};
+use std::sync::LazyLock;
 
-use super::reports::{day_of_ms, id_time_ms, Acc, Call, DailyRow, DAILY_COLUMNS};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::reports::{bind_daily, day_of_ms, id_time_ms, Acc, Call, DailyRow, DAILY_COLUMNS};
+use super::sql::Sql;
 use super::{now_ms, StoreError, TAKE_TURN};
 use crate::usage::UsageRow;
 
@@ -64,22 +67,24 @@ pub(super) fn select_sql() -> String {
     format!("SELECT {DAILY_COLUMNS} FROM usage_daily WHERE day = $1 AND key_id = $2 AND model = $3")
 }
 
-/// Writes one group's row, new or not.
-pub(super) fn upsert_sql() -> String {
-    let assignments: Vec<String> = DAILY_COLUMNS
+/// `col = excluded.col` for every column but the key.
+static UPDATE_ALL: LazyLock<String> = LazyLock::new(|| {
+    DAILY_COLUMNS
         .split(',')
         .map(str::trim)
         .filter(|c| !matches!(*c, "day" | "key_id" | "model"))
         .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    let params: Vec<String> = (1..=DAILY_COLUMNS.split(',').count())
-        .map(|n| format!("${n}"))
-        .collect();
-    format!(
-        "INSERT INTO usage_daily ({DAILY_COLUMNS}) VALUES ({}) ON CONFLICT (day, key_id, model) DO UPDATE SET {}",
-        params.join(", "),
-        assignments.join(", ")
-    )
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+/// Writes one group's row, new or not.
+pub(super) fn upsert(row: &DailyRow) -> Sql {
+    let mut q = Sql::new(format!("INSERT INTO usage_daily ({DAILY_COLUMNS}) VALUES "));
+    q.push_values(std::slice::from_ref(row), bind_daily);
+    q.push(" ON CONFLICT (day, key_id, model) DO UPDATE SET ")
+        .push(&*UPDATE_ALL);
+    q
 }
 
 /// `stored` (if the group has a row) plus `batch`: the row to write.
@@ -90,8 +95,9 @@ pub(super) fn merged(key: DailyKey, stored: Option<DailyRow>, batch: Acc) -> Dai
     acc.daily_row(day, key_id, model, now_ms())
 }
 
-/// Adds `deltas` to `usage_daily` in the PostgreSQL transaction `tx`.
+/// Adds `deltas` to `usage_daily` in the PostgreSQL transaction `tx` (on `pool`).
 pub(super) async fn add_postgres(
+    pool: &PgPool,
     tx: &mut Transaction<'_, Postgres>,
     deltas: DailyDeltas,
 ) -> Result<(), StoreError> {
@@ -103,7 +109,6 @@ pub(super) async fn add_postgres(
         .execute(&mut **tx)
         .await?;
     let select = select_sql();
-    let upsert = upsert_sql();
     for (key, batch) in deltas.into_groups() {
         let stored: Option<DailyRow> = sqlx::query_as(&select)
             .bind(&key.0)
@@ -111,25 +116,8 @@ pub(super) async fn add_postgres(
             .bind(&key.2)
             .fetch_optional(&mut **tx)
             .await?;
-        let row = merged(key, stored, batch);
-        sqlx::query(&upsert)
-            .bind(row.day)
-            .bind(row.key_id)
-            .bind(row.model)
-            .bind(row.owner)
-            .bind(row.requests)
-            .bind(row.successes)
-            .bind(row.failures)
-            .bind(row.errors)
-            .bind(row.prompt_tokens)
-            .bind(row.completion_tokens)
-            .bind(row.cost_nanos)
-            .bind(row.latency_avg_ms)
-            .bind(row.latency_p95_ms)
-            .bind(row.latency_p99_ms)
-            .bind(row.latency_sum_ms)
-            .bind(row.latency_counts)
-            .bind(row.updated_at)
+        let upsert = upsert(&merged(key, stored, batch));
+        sqlx::query_with(upsert.text(), upsert.arguments(pool)?)
             .execute(&mut **tx)
             .await?;
     }
@@ -141,14 +129,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_upsert_names_every_column_once() {
-        let sql = upsert_sql();
-        assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"), "{sql}");
+    fn the_upsert_binds_every_column_and_updates_all_but_the_key() {
+        let upsert = upsert(&DailyRow {
+            day: "2024-03-10".into(),
+            key_id: "k1".into(),
+            model: "gpt".into(),
+            owner: None,
+            requests: 1,
+            successes: 1,
+            failures: 0,
+            errors: "{}".into(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_nanos: 0,
+            latency_avg_ms: 0,
+            latency_p95_ms: 0,
+            latency_p99_ms: 0,
+            latency_sum_ms: 0,
+            latency_counts: Vec::new(),
+            updated_at: 0,
+        });
+        let sql = upsert.text();
+        assert_eq!(upsert.values().len(), DAILY_COLUMNS.split(',').count());
+        assert!(sql.contains("$17)"), "{sql}");
         assert!(sql.contains("requests = excluded.requests"), "{sql}");
-        assert!(
-            sql.contains("latency_counts = excluded.latency_counts"),
-            "{sql}"
-        );
+        assert!(sql.contains("updated_at = excluded.updated_at"), "{sql}");
         assert!(!sql.contains("day = excluded"), "{sql}");
     }
 }

@@ -25,7 +25,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use futures_util::TryStreamExt;
 
-use super::sql::Sql;
+use super::sql::{Sql, Tuple};
 use super::{now_ms, with_pool, Store, StoreError, UsageRowView, TAKE_TURN};
 
 /// The largest time a request id can hold (12 hex digits of milliseconds).
@@ -191,6 +191,28 @@ pub struct DailyRow {
 pub(super) const DAILY_COLUMNS: &str = "day, key_id, model, owner, requests, successes, failures,
     errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms, latency_p95_ms,
     latency_p99_ms, latency_sum_ms, latency_counts, updated_at";
+
+/// Binds a [`DailyRow`]'s values in [`DAILY_COLUMNS`] order (for
+/// [`Sql::push_values`]).
+pub(super) fn bind_daily(b: &mut Tuple<'_>, r: &DailyRow) {
+    b.bind(r.day.as_str())
+        .bind(r.key_id.as_str())
+        .bind(r.model.as_str())
+        .bind(r.owner.as_deref())
+        .bind(r.requests)
+        .bind(r.successes)
+        .bind(r.failures)
+        .bind(r.errors.as_str())
+        .bind(r.prompt_tokens)
+        .bind(r.completion_tokens)
+        .bind(r.cost_nanos)
+        .bind(r.latency_avg_ms)
+        .bind(r.latency_p95_ms)
+        .bind(r.latency_p99_ms)
+        .bind(r.latency_sum_ms)
+        .bind(r.latency_counts.as_slice())
+        .bind(r.updated_at);
+}
 
 /// The columns a report reads of each row.
 #[derive(Debug, sqlx::FromRow)]
@@ -684,25 +706,7 @@ impl Store {
             .map(|block| {
                 let mut insert =
                     Sql::new(format!("INSERT INTO usage_daily ({DAILY_COLUMNS}) VALUES "));
-                insert.push_values(block, |b, r| {
-                    b.bind(r.day.as_str())
-                        .bind(r.key_id.as_str())
-                        .bind(r.model.as_str())
-                        .bind(r.owner.as_deref())
-                        .bind(r.requests)
-                        .bind(r.successes)
-                        .bind(r.failures)
-                        .bind(r.errors.as_str())
-                        .bind(r.prompt_tokens)
-                        .bind(r.completion_tokens)
-                        .bind(r.cost_nanos)
-                        .bind(r.latency_avg_ms)
-                        .bind(r.latency_p95_ms)
-                        .bind(r.latency_p99_ms)
-                        .bind(r.latency_sum_ms)
-                        .bind(r.latency_counts.as_slice())
-                        .bind(r.updated_at);
-                });
+                insert.push_values(block, bind_daily);
                 insert
             })
             .collect();

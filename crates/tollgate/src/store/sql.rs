@@ -104,6 +104,11 @@ impl Sql {
         &self.text
     }
 
+    /// The values, in placeholder order (for a driver other than sqlx's).
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
     /// The values, as arguments for `pool`'s backend (the pool only names it), for
     /// `sqlx::query_with` and its `_as` and `_scalar` forms.
     pub fn arguments<'q, DB>(&'q self, _pool: &Pool<DB>) -> Result<DB::Arguments<'q>, sqlx::Error>

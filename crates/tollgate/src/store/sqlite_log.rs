@@ -19,6 +19,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::daily::{self, DailyDeltas};
 use super::reports::DailyRow;
+use super::sql::Value;
 use super::usage::{insert_sql, row_values, Column};
 use super::{Backend, StoreError, SQLITE_WAL_AUTOCHECKPOINT_PAGES};
 use crate::usage::UsageRow;
@@ -113,15 +114,13 @@ fn insert_rows(connection: &mut Connection, rows: &[UsageRow]) -> rusqlite::Resu
     transaction.commit()
 }
 
-/// The stored row of one `usage_daily` group, and its upsert.
+/// The stored row of one `usage_daily` group.
 static DAILY_SELECT: LazyLock<String> = LazyLock::new(daily::select_sql);
-static DAILY_UPSERT: LazyLock<String> = LazyLock::new(daily::upsert_sql);
 
 /// Adds `deltas` to `usage_daily` in the open transaction (which holds the write lock:
 /// no other writer adds in between).
 fn add_daily(connection: &Connection, deltas: DailyDeltas) -> rusqlite::Result<()> {
     let mut select = connection.prepare_cached(&DAILY_SELECT)?;
-    let mut upsert = connection.prepare_cached(&DAILY_UPSERT)?;
     for (key, batch) in deltas.into_groups() {
         let stored = select
             .query_row(params![key.0, key.1, key.2], |r| {
@@ -146,26 +145,17 @@ fn add_daily(connection: &Connection, deltas: DailyDeltas) -> rusqlite::Result<(
                 })
             })
             .optional()?;
-        let row = daily::merged(key, stored, batch);
-        upsert.execute(params![
-            row.day,
-            row.key_id,
-            row.model,
-            row.owner,
-            row.requests,
-            row.successes,
-            row.failures,
-            row.errors,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.cost_nanos,
-            row.latency_avg_ms,
-            row.latency_p95_ms,
-            row.latency_p99_ms,
-            row.latency_sum_ms,
-            row.latency_counts,
-            row.updated_at,
-        ])?;
+        let upsert = daily::upsert(&daily::merged(key, stored, batch));
+        let mut statement = connection.prepare_cached(upsert.text())?;
+        for (index, value) in upsert.values().iter().enumerate() {
+            // Parameters count from 1.
+            match value {
+                Value::Text(text) => statement.raw_bind_parameter(index + 1, text.as_deref()),
+                Value::Int(n) => statement.raw_bind_parameter(index + 1, n),
+                Value::Bytes(bytes) => statement.raw_bind_parameter(index + 1, bytes.as_slice()),
+            }?;
+        }
+        statement.raw_execute()?;
     }
     Ok(())
 }

@@ -163,7 +163,7 @@ async fn insert_postgres(pool: &PgPool, rows: &[UsageRow]) -> Result<(), StoreEr
     for row in rows.iter().filter(|r| inserted.contains(&*r.request_id)) {
         deltas.add(row);
     }
-    daily::add_postgres(&mut tx, deltas).await?;
+    daily::add_postgres(pool, &mut tx, deltas).await?;
     tx.commit().await?;
     Ok(())
 }
