@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use chrono::NaiveDate;
 
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -26,10 +28,14 @@ use crate::usage::UsageRow;
 /// A `usage_daily` row's key: day (`YYYY-MM-DD`), client key id, model ('' for none).
 pub(super) type DailyKey = (String, String, String);
 
+/// A group while a batch is folded in: the row's own ids (shared, not copied), made
+/// into a [`DailyKey`] once per group.
+type BatchKey = (NaiveDate, Option<Arc<str>>, Option<Arc<str>>);
+
 /// The calls of a batch, per day, key and model.
 #[derive(Debug, Default)]
 pub(super) struct DailyDeltas {
-    groups: BTreeMap<DailyKey, Acc>,
+    groups: BTreeMap<BatchKey, Acc>,
 }
 
 impl DailyDeltas {
@@ -37,13 +43,11 @@ impl DailyDeltas {
     pub fn add(&mut self, row: &UsageRow) {
         let at_ms = id_time_ms(&row.request_id).unwrap_or(row.created_at_ms);
         let key = (
-            day_of_ms(at_ms).to_string(),
-            row.key_id.as_deref().unwrap_or_default().to_owned(),
+            day_of_ms(at_ms),
+            row.key_id.clone(),
             row.model_served
-                .as_deref()
-                .or(row.model_requested.as_deref())
-                .unwrap_or_default()
-                .to_owned(),
+                .clone()
+                .or_else(|| row.model_requested.clone()),
         );
         self.groups.entry(key).or_default().add_call(Call {
             status: i64::from(row.status),
@@ -58,7 +62,10 @@ impl DailyDeltas {
 
     /// The groups, in key order (the order rows are locked in, on PostgreSQL).
     pub fn into_groups(self) -> impl Iterator<Item = (DailyKey, Acc)> {
-        self.groups.into_iter()
+        self.groups.into_iter().map(|((day, key_id, model), acc)| {
+            let text = |id: Option<Arc<str>>| id.as_deref().unwrap_or_default().to_owned();
+            ((day.to_string(), text(key_id), text(model)), acc)
+        })
     }
 }
 
