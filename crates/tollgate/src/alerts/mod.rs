@@ -11,8 +11,8 @@
 //! counted in memory as calls settle (`usage::recent`: this replica's calls since it
 //! started; a window's sum reads at most 1,441 slots a provider, whatever the load);
 //! global and per-owner spend today and this month, from the in-process admission
-//! counters, or with Redis from `usage_daily` (as far behind as the usage writer: its batches add to it). Per-key budgets
-//! are not watched.
+//! counters, or with Redis from `usage_daily` (as far behind as the usage writer,
+//! whose batches add to it). Per-key budgets are not watched.
 //!
 //! Rules can be replaced at run time ([`Alerts::replace_rules`], validated like the
 //! configuration); sinks come from the configuration only. Each replica evaluates and
