@@ -4,7 +4,7 @@
 //! id) once the database takes writes again, then truncates the file.
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,13 @@ pub struct Spool {
     replayed: u64,
     /// Bytes in the file (appended so far).
     len: u64,
+    /// An append is running ([`Spool::start_append`]): the file is not truncated.
+    appending: bool,
 }
+
+/// An append running on a blocking thread: it answers the rows back, with the file's
+/// new length or the error. Hand its outcome to [`Spool::appended`].
+pub type Append = tokio::task::JoinHandle<(Vec<UsageRow>, std::io::Result<u64>)>;
 
 /// A spooled row: [`UsageRow`] in owned, serializable form.
 #[derive(Debug, Serialize, Deserialize)]
@@ -136,6 +142,7 @@ impl Spool {
             path: path.to_owned(),
             replayed: 0,
             len,
+            appending: false,
         })
     }
 
@@ -155,41 +162,40 @@ impl Spool {
     }
 
     /// Appends rows and syncs them to disk, on the calling thread (tests; the writer
-    /// uses [`Spool::append_off_runtime`]).
+    /// uses [`Spool::start_append`]).
     #[cfg(test)]
     pub fn append(&mut self, rows: &[UsageRow]) -> std::io::Result<()> {
         self.len = append_lines(&self.path, rows)?;
         Ok(())
     }
 
-    /// Appends rows and syncs them to disk on a blocking thread, so that the runtime
-    /// (and the relay on it) goes on while the disk syncs; answers the rows back with
-    /// the outcome.
-    pub async fn append_off_runtime(
-        &mut self,
-        rows: Vec<UsageRow>,
-    ) -> (Vec<UsageRow>, std::io::Result<()>) {
+    /// Starts appending rows and syncing them to disk on a blocking thread, so that
+    /// neither the runtime (and the relay on it) nor the caller waits for the disk.
+    /// One append at a time: pass its outcome to [`Spool::appended`] before the next.
+    pub fn start_append(&mut self, rows: Vec<UsageRow>) -> Append {
+        self.appending = true;
         let path = self.path.clone();
-        let appended = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let outcome = append_lines(&path, &rows);
             (rows, outcome)
         })
-        .await;
-        match appended {
-            Ok((rows, Ok(len))) => {
-                self.len = len;
-                (rows, Ok(()))
-            }
-            Ok((rows, Err(e))) => (rows, Err(e)),
-            Err(e) => (Vec::new(), Err(std::io::Error::other(e))),
+    }
+
+    /// Takes the outcome of the append that [`Spool::start_append`] started: its rows
+    /// are pending once it succeeded.
+    pub fn appended(&mut self, outcome: &std::io::Result<u64>) {
+        self.appending = false;
+        if let Ok(len) = outcome {
+            self.len = *len;
         }
     }
 
-    /// Reads up to `max` pending rows.
+    /// Reads up to `max` pending rows (never past the appends that have finished: an
+    /// append in flight may have written part of its lines).
     pub fn read_chunk(&self, max: usize) -> std::io::Result<Chunk> {
         let mut file = std::fs::File::open(&self.path)?;
         file.seek(SeekFrom::Start(self.replayed))?;
-        let mut reader = BufReader::new(file);
+        let mut reader = BufReader::new(file.take(self.len - self.replayed));
         let mut chunk = Chunk {
             end: self.replayed,
             ..Chunk::default()
@@ -217,10 +223,10 @@ impl Spool {
     }
 
     /// Records that the file up to `end` is in the database; an emptied spool is
-    /// truncated.
+    /// truncated (unless an append is running: it is emptied after a later replay).
     pub fn mark_replayed(&mut self, end: u64) -> std::io::Result<()> {
         self.replayed = end.min(self.len);
-        if self.replayed == self.len && self.len > 0 {
+        if self.replayed == self.len && self.len > 0 && !self.appending {
             std::fs::OpenOptions::new()
                 .write(true)
                 .open(&self.path)?
@@ -272,7 +278,6 @@ mod tests {
     /// fail.
     #[tokio::test(flavor = "current_thread")]
     async fn appending_leaves_the_runtime_free_while_the_file_blocks() {
-        use std::io::Read;
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
         use std::time::{Duration, Instant};
@@ -304,8 +309,12 @@ mod tests {
         let flag = ran.clone();
         tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
         // The pipe cannot be synced: the outcome is an error, the rows come back.
-        let (rows, _outcome) = spool.append_off_runtime(vec![row("req_p")]).await;
+        let (rows, outcome) = spool
+            .start_append(vec![row("req_p")])
+            .await
+            .expect("the append task ends");
         assert_eq!(rows.len(), 1);
+        spool.appended(&outcome);
         let (ran_first, text) = reader.join().expect("reader");
         assert!(
             ran_first,
