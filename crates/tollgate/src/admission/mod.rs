@@ -221,8 +221,8 @@ impl Admission {
         }
     }
 
-    /// At start: in-process counters resume this month's admitted calls from the
-    /// request log, so a restart forgets no spend. Redis keeps its own counters.
+    /// At start: in-process counters resume this month's admitted calls from
+    /// `usage_daily`, so a restart forgets no spend. Redis keeps its own counters.
     pub async fn resume(
         &self,
         store: &crate::store::Store,
@@ -230,8 +230,9 @@ impl Admission {
     ) -> Result<(), crate::store::StoreError> {
         if let Counters::Local(local) = &self.counters {
             let p = windows::Periods::at(now_ms);
+            let day = crate::store::day_of_ms;
             let totals = store
-                .usage_totals_since(p.month_start_ms(), p.day_start_ms())
+                .usage_totals_by_day(day(p.month_start_ms()), day(p.day_start_ms()))
                 .await?;
             local.seed(&totals, now_ms);
         }

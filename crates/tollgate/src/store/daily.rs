@@ -57,6 +57,7 @@ impl DailyDeltas {
             completion_tokens: i64::try_from(row.completion_tokens).unwrap_or(i64::MAX),
             cost_nanos: row.cost_nanos,
             owner: row.owner.as_deref(),
+            admitted: row.model_served.is_some(),
         });
     }
 
@@ -155,12 +156,14 @@ mod tests {
             latency_sum_ms: 0,
             latency_counts: Vec::new(),
             updated_at: 0,
+            admitted: 1,
         });
         let sql = upsert.text();
         assert_eq!(upsert.values().len(), DAILY_COLUMNS.split(',').count());
-        assert!(sql.contains("$17)"), "{sql}");
+        assert!(sql.contains("$18)"), "{sql}");
         assert!(sql.contains("requests = excluded.requests"), "{sql}");
         assert!(sql.contains("updated_at = excluded.updated_at"), "{sql}");
+        assert!(sql.contains("admitted = excluded.admitted"), "{sql}");
         assert!(!sql.contains("day = excluded"), "{sql}");
     }
 }

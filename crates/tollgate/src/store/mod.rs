@@ -57,8 +57,8 @@ pub use keys::{
     KeyFilter, KeyRecord, KeyStatus, KeyUpdate, NewKey, OwnerKeys, PolicyPatch,
 };
 pub use reports::{
-    day_range_ms, day_start_ms, id_at, id_time_ms, DailyRow, GroupBy, LogQuery, ReportFilter,
-    ReportQuery, ReportRow, StatusFilter,
+    day_of_ms, day_range_ms, day_start_ms, id_at, id_time_ms, DailyRow, GroupBy, LogQuery,
+    ReportFilter, ReportQuery, ReportRow, StatusFilter,
 };
 pub use upstream_keys::{
     NewUpstreamKey, StoredUpstreamKey, UpstreamKeyRow, UpstreamKeyStatus, UpstreamKeyUpdate,

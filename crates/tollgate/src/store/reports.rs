@@ -185,12 +185,15 @@ pub struct DailyRow {
     pub latency_counts: Vec<u8>,
     /// Unix ms of the write that last changed it.
     pub updated_at: i64,
+    /// Calls that reached a model (request log rows with a `model_served`); -1 when
+    /// unknown (a row from before migration 0008, until it is recomputed).
+    pub admitted: i64,
 }
 
 /// The columns of `usage_daily`, in [`DailyRow`]'s order.
 pub(super) const DAILY_COLUMNS: &str = "day, key_id, model, owner, requests, successes, failures,
     errors, prompt_tokens, completion_tokens, cost_nanos, latency_avg_ms, latency_p95_ms,
-    latency_p99_ms, latency_sum_ms, latency_counts, updated_at";
+    latency_p99_ms, latency_sum_ms, latency_counts, updated_at, admitted";
 
 /// Binds a [`DailyRow`]'s values in [`DAILY_COLUMNS`] order (for
 /// [`Sql::push_values`]).
@@ -211,7 +214,8 @@ pub(super) fn bind_daily(b: &mut Tuple<'_>, r: &DailyRow) {
         .bind(r.latency_p99_ms)
         .bind(r.latency_sum_ms)
         .bind(r.latency_counts.as_slice())
-        .bind(r.updated_at);
+        .bind(r.updated_at)
+        .bind(r.admitted);
 }
 
 /// The columns a report reads of each row.
@@ -228,11 +232,12 @@ struct ScanRow {
     prompt_tokens: i64,
     completion_tokens: i64,
     cost_nanos: i64,
+    admitted: bool,
 }
 
 const SCAN_COLUMNS: &str = "SELECT request_id, created_at, key_id, owner,
         COALESCE(model_served, model_requested) AS model, status, error_type, latency_ms,
-        prompt_tokens, completion_tokens, cost_nanos
+        prompt_tokens, completion_tokens, cost_nanos, model_served IS NOT NULL AS admitted
     FROM request_logs";
 
 /// The figures of one call that aggregates count.
@@ -244,6 +249,8 @@ pub(super) struct Call<'a> {
     pub completion_tokens: i64,
     pub cost_nanos: i64,
     pub owner: Option<&'a str>,
+    /// The call reached a model.
+    pub admitted: bool,
 }
 
 /// Figures of one group while rows stream by (or while a batch is folded in).
@@ -259,6 +266,10 @@ pub(super) struct Acc {
     errors: BTreeMap<String, i64>,
     /// The newest owner seen (rows arrive oldest first).
     owner: Option<String>,
+    admitted: i64,
+    /// Some calls counted here have an unknown `admitted` (a stored row from before
+    /// migration 0008).
+    admitted_unknown: bool,
 }
 
 impl Acc {
@@ -271,6 +282,7 @@ impl Acc {
             completion_tokens: row.completion_tokens,
             cost_nanos: row.cost_nanos,
             owner: row.owner.as_deref(),
+            admitted: row.admitted,
         });
     }
 
@@ -279,6 +291,9 @@ impl Acc {
         self.requests += 1;
         if call.status < 400 {
             self.successes += 1;
+        }
+        if call.admitted {
+            self.admitted += 1;
         }
         self.prompt_tokens += call.prompt_tokens;
         self.completion_tokens += call.completion_tokens;
@@ -304,6 +319,8 @@ impl Acc {
     pub(super) fn merge(&mut self, newer: Acc) {
         self.requests += newer.requests;
         self.successes += newer.successes;
+        self.admitted += newer.admitted;
+        self.admitted_unknown |= newer.admitted_unknown;
         self.prompt_tokens += newer.prompt_tokens;
         self.completion_tokens += newer.completion_tokens;
         self.cost_nanos += newer.cost_nanos;
@@ -345,6 +362,8 @@ impl Acc {
             latencies,
             errors,
             owner: row.owner,
+            admitted: row.admitted.max(0),
+            admitted_unknown: row.admitted < 0,
         }
     }
 
@@ -376,6 +395,11 @@ impl Acc {
             latency_sum_ms: self.latency_sum,
             latency_counts,
             updated_at,
+            admitted: if self.admitted_unknown {
+                -1
+            } else {
+                self.admitted
+            },
         }
     }
 }

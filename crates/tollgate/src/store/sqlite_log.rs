@@ -142,6 +142,7 @@ fn add_daily(connection: &Connection, deltas: DailyDeltas) -> rusqlite::Result<(
                     latency_sum_ms: r.get(14)?,
                     latency_counts: r.get(15)?,
                     updated_at: r.get(16)?,
+                    admitted: r.get(17)?,
                 })
             })
             .optional()?;
