@@ -30,7 +30,7 @@ use super::{now_ms, with_pool, Store, StoreError, UsageRowView, TAKE_TURN};
 
 /// The largest time a request id can hold (12 hex digits of milliseconds).
 const MAX_ID_MS: i64 = 0xffff_ffff_ffff;
-/// Rows per INSERT when `usage_daily` is rewritten (17 values each).
+/// Rows per INSERT when `usage_daily` is rewritten (18 values each).
 const DAILY_ROWS_PER_STATEMENT: usize = 64;
 
 /// A field usage rows can be grouped by.
@@ -592,12 +592,127 @@ fn scan_query(filter: &ReportFilter) -> Sql {
 /// A group's identity: one value per group field, in the query's order.
 type GroupKey = Vec<Option<String>>;
 
+/// The report's rows from its groups' figures, sorted by the group fields (one row of
+/// totals when ungrouped, also with no calls).
+fn report_rows(query: &ReportQuery, mut groups: HashMap<GroupKey, Acc>) -> Vec<ReportRow> {
+    if query.group_by.is_empty() && groups.is_empty() {
+        groups.insert(Vec::new(), Acc::default());
+    }
+    let mut out: Vec<(GroupKey, ReportRow)> = groups
+        .into_iter()
+        .map(|(key, acc)| {
+            let mut row = ReportRow {
+                requests: acc.requests,
+                successes: acc.successes,
+                failures: acc.requests - acc.successes,
+                prompt_tokens: acc.prompt_tokens,
+                completion_tokens: acc.completion_tokens,
+                cost_nanos: acc.cost_nanos,
+                p50_ms: acc.latencies.percentile(50),
+                p95_ms: acc.latencies.percentile(95),
+                p99_ms: acc.latencies.percentile(99),
+                errors: acc.errors,
+                ..ReportRow::default()
+            };
+            for (g, value) in query.group_by.iter().zip(key.iter().cloned()) {
+                match g {
+                    GroupBy::Day => row.day = value,
+                    GroupBy::Model => row.model = value,
+                    GroupBy::Key => row.key_id = value,
+                    GroupBy::Owner => row.owner = value,
+                }
+            }
+            (key, row)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, row)| row).collect()
+}
+
 impl Store {
     /// Usage of the rows `query` selects, one row per group (one row of totals, also
     /// when nothing matches, without group fields). Rows are sorted by the group
-    /// fields in order (days ascending). Streams the rows: memory grows with the
-    /// number of rows only by one latency each.
+    /// fields in order (days ascending). Whole UTC days whose log rows are all kept,
+    /// without owner filter or grouping, are read from `usage_daily` (a few rows a day:
+    /// the dashboard's overview asks for the last days every 30 s); other queries
+    /// stream the log, one latency per row in memory.
     pub async fn usage_report(&self, query: &ReportQuery) -> Result<Vec<ReportRow>, StoreError> {
+        match self.whole_days(query).await? {
+            Some((first, last)) => self.usage_report_from_daily(query, first, last).await,
+            None => self.usage_report_from_log(query).await,
+        }
+    }
+
+    /// The days `query` covers when `usage_daily` answers it exactly: its range is
+    /// whole UTC days (open-ended or not), the log still holds every row of them
+    /// (retention deletes the oldest days first, and `usage_daily` outlives them), and
+    /// it neither filters nor groups by owner (`usage_daily` keeps one owner per day,
+    /// key and model: the newest).
+    async fn whole_days(
+        &self,
+        query: &ReportQuery,
+    ) -> Result<Option<(NaiveDate, NaiveDate)>, StoreError> {
+        let f = &query.filter;
+        let day_start = |ms: i64| day_start_ms(day_of_ms(ms)) == ms;
+        let plain = |id: &Option<String>| id.as_deref() != Some("");
+        let Some(from_ms) = f.from_ms.filter(|&ms| day_start(ms)) else {
+            return Ok(None);
+        };
+        let last = match f.to_ms {
+            None => NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX),
+            Some(to_ms) if day_start(to_ms) && to_ms > from_ms => day_of_ms(to_ms - 1),
+            Some(_) => return Ok(None),
+        };
+        if f.owner.is_some()
+            || query.group_by.contains(&GroupBy::Owner)
+            || !plain(&f.key_id)
+            || !plain(&f.model)
+        {
+            return Ok(None);
+        }
+        let first = day_of_ms(from_ms);
+        Ok(match self.oldest_log_day().await? {
+            Some(oldest) if oldest <= first => Some((first, last)),
+            _ => None,
+        })
+    }
+
+    /// [`Store::usage_report`] from the `usage_daily` rows of `first..=last`.
+    async fn usage_report_from_daily(
+        &self,
+        query: &ReportQuery,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let f = &query.filter;
+        let given = |text: String| (!text.is_empty()).then_some(text);
+        let mut groups: HashMap<GroupKey, Acc> = HashMap::new();
+        for row in self.daily_rows(first, last).await? {
+            if f.key_id.as_ref().is_some_and(|k| *k != row.key_id)
+                || f.model.as_ref().is_some_and(|m| *m != row.model)
+            {
+                continue;
+            }
+            let key = query
+                .group_by
+                .iter()
+                .map(|g| match g {
+                    GroupBy::Day => Some(row.day.clone()),
+                    GroupBy::Model => given(row.model.clone()),
+                    GroupBy::Key => given(row.key_id.clone()),
+                    GroupBy::Owner => row.owner.clone(), // not asked of usage_daily
+                })
+                .collect::<GroupKey>();
+            groups.entry(key).or_default().merge(Acc::from_daily(row));
+        }
+        Ok(report_rows(query, groups))
+    }
+
+    /// [`Store::usage_report`] from the request log's rows, streamed.
+    async fn usage_report_from_log(
+        &self,
+        query: &ReportQuery,
+    ) -> Result<Vec<ReportRow>, StoreError> {
         let mut groups: HashMap<GroupKey, Acc> = HashMap::new();
         self.scan(&scan_query(&query.filter), |row| {
             let key = query
@@ -613,38 +728,7 @@ impl Store {
             groups.entry(key).or_default().add(row);
         })
         .await?;
-        if query.group_by.is_empty() && groups.is_empty() {
-            groups.insert(Vec::new(), Acc::default());
-        }
-        let mut out: Vec<(GroupKey, ReportRow)> = groups
-            .into_iter()
-            .map(|(key, acc)| {
-                let mut row = ReportRow {
-                    requests: acc.requests,
-                    successes: acc.successes,
-                    failures: acc.requests - acc.successes,
-                    prompt_tokens: acc.prompt_tokens,
-                    completion_tokens: acc.completion_tokens,
-                    cost_nanos: acc.cost_nanos,
-                    p50_ms: acc.latencies.percentile(50),
-                    p95_ms: acc.latencies.percentile(95),
-                    p99_ms: acc.latencies.percentile(99),
-                    errors: acc.errors,
-                    ..ReportRow::default()
-                };
-                for (g, value) in query.group_by.iter().zip(key.iter().cloned()) {
-                    match g {
-                        GroupBy::Day => row.day = value,
-                        GroupBy::Model => row.model = value,
-                        GroupBy::Key => row.key_id = value,
-                        GroupBy::Owner => row.owner = value,
-                    }
-                }
-                (key, row)
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out.into_iter().map(|(_, row)| row).collect())
+        Ok(report_rows(query, groups))
     }
 
     /// Up to `limit` request log rows that `query` selects, newest first, older than

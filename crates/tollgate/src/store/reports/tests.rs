@@ -14,6 +14,7 @@ on_both_backends!(
     catch_up_fills_missing_days_within_retention,
     the_writer_keeps_daily_aggregates_equal_to_a_refresh,
     concurrent_batches_all_count_in_the_daily_aggregates,
+    whole_day_reports_from_usage_daily_equal_the_log,
 );
 
 /// 2024-03-10T00:00:00Z.
@@ -86,6 +87,17 @@ async fn insert(store: &Store, rows: &[Row]) {
             .await
             .expect("insert");
         });
+    }
+}
+
+/// [`insert`], then `usage_daily` recomputed for the rows' days: the state the
+/// gateway's writer keeps (it adds each batch to `usage_daily` as it inserts it).
+async fn insert_with_daily(store: &Store, rows: &[Row]) {
+    insert(store, rows).await;
+    let days: std::collections::BTreeSet<NaiveDate> =
+        rows.iter().map(|r| day_of_ms(r.at_ms)).collect();
+    for day in days {
+        store.refresh_daily(day).await.expect("refresh");
     }
 }
 
@@ -310,7 +322,7 @@ async fn report_percentiles_per_group(store: Store) {
 }
 
 async fn report_filters(store: Store) {
-    insert(&store, &mixed()).await;
+    insert_with_daily(&store, &mixed()).await;
     let count = |filter: ReportFilter| {
         let store = store.clone();
         async move {
@@ -779,4 +791,104 @@ fn ids_and_days() {
     assert_eq!(day_of_ms(DAY1 + DAY_MS - 1), date("2024-03-10"));
     assert_eq!(GroupBy::parse("owner"), Some(GroupBy::Owner));
     assert_eq!(GroupBy::parse("week"), None);
+}
+
+/// Reports over whole days read `usage_daily`, and answer what the log answers, for
+/// every grouping and filter it can serve; ranges it cannot serve exactly (part of a
+/// day, owners, days retention has deleted from the log) read the log.
+async fn whole_day_reports_from_usage_daily_equal_the_log(store: Store) {
+    let mut rows = mixed();
+    rows.extend([
+        // A slow call (percentiles above 1,024 ms are bucketed alike on both paths).
+        Row {
+            latency: 4_321,
+            ..row(DAY1 + 2 * DAY_MS + 5, 20)
+        },
+        Row {
+            key: "k2",
+            served: None,
+            requested: None,
+            status: 400,
+            error: Some("invalid_request"),
+            prompt: 0,
+            completion: 0,
+            cost_nanos: 0,
+            ..row(DAY1 + 2 * DAY_MS + 7, 21)
+        },
+    ]);
+    insert_with_daily(&store, &rows).await;
+    let query = |from_ms: i64, to_ms: Option<i64>, group_by: &[GroupBy]| ReportQuery {
+        filter: ReportFilter {
+            from_ms: Some(from_ms),
+            to_ms,
+            ..ReportFilter::default()
+        },
+        group_by: group_by.to_vec(),
+    };
+    let groupings: [&[GroupBy]; 6] = [
+        &[],
+        &[GroupBy::Day],
+        &[GroupBy::Model],
+        &[GroupBy::Key],
+        &[GroupBy::Day, GroupBy::Model],
+        &[GroupBy::Key, GroupBy::Day],
+    ];
+    let mut served = Vec::new();
+    for group_by in groupings {
+        served.push(query(DAY1, None, group_by));
+        served.push(query(DAY1 + DAY_MS, Some(DAY1 + 3 * DAY_MS), group_by));
+    }
+    for (key_id, model) in [
+        (Some("k2"), None),
+        (None, Some("gpt")),
+        (Some("k1"), Some("claude")),
+    ] {
+        let mut q = query(DAY1, None, &[GroupBy::Day]);
+        q.filter.key_id = key_id.map(Into::into);
+        q.filter.model = model.map(Into::into);
+        served.push(q);
+    }
+    for q in &served {
+        assert!(
+            store.whole_days(q).await.expect("days").is_some(),
+            "usage_daily should answer {q:?}"
+        );
+        let from_log = store.usage_report_from_log(q).await.expect("log");
+        assert!(from_log.iter().any(|r| r.requests > 0), "{q:?}");
+        assert_eq!(
+            store.usage_report(q).await.expect("report"),
+            from_log,
+            "{q:?}"
+        );
+    }
+
+    let mut by_owner = query(DAY1, None, &[GroupBy::Day]);
+    by_owner.filter.owner = Some("alice".into());
+    for q in [
+        query(DAY1 + 1, None, &[GroupBy::Day]),
+        query(DAY1, Some(DAY1 + DAY_MS + 5), &[]),
+        query(DAY1, None, &[GroupBy::Owner]),
+        by_owner,
+    ] {
+        assert!(
+            store.whole_days(&q).await.expect("days").is_none(),
+            "the log should answer {q:?}"
+        );
+    }
+    // Retention deleted the first day's rows (usage_daily keeps them): a range that
+    // starts there reads the log, as before.
+    store
+        .delete_logs_chunk(DAY1 + DAY_MS, 1_000)
+        .await
+        .expect("delete");
+    assert!(store
+        .whole_days(&query(DAY1, None, &[]))
+        .await
+        .expect("days")
+        .is_none());
+    assert!(store
+        .whole_days(&query(DAY1 + DAY_MS, None, &[]))
+        .await
+        .expect("days")
+        .is_some());
 }
