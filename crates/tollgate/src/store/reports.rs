@@ -644,10 +644,10 @@ impl Store {
     }
 
     /// The days `query` covers when `usage_daily` answers it exactly: its range is
-    /// whole UTC days (open-ended or not), the log still holds every row of them
-    /// (retention deletes the oldest days first, and `usage_daily` outlives them), and
-    /// it neither filters nor groups by owner (`usage_daily` keeps one owner per day,
-    /// key and model: the newest).
+    /// whole UTC days (open-ended or not) and it neither filters nor groups by owner
+    /// (`usage_daily` keeps one owner per day, key and model: the newest). The range
+    /// starts no earlier than the log's oldest day: retention deletes the oldest days'
+    /// rows and `usage_daily` outlives them, but a report reads what the log holds.
     async fn whole_days(
         &self,
         query: &ReportQuery,
@@ -670,11 +670,9 @@ impl Store {
         {
             return Ok(None);
         }
-        let first = day_of_ms(from_ms);
-        Ok(match self.oldest_log_day().await? {
-            Some(oldest) if oldest <= first => Some((first, last)),
-            _ => None,
-        })
+        // No log rows at all: nothing to report, and nothing to scan.
+        let oldest = self.oldest_log_day().await?;
+        Ok(oldest.map(|oldest| (day_of_ms(from_ms).max(oldest), last)))
     }
 
     /// [`Store::usage_report`] from the `usage_daily` rows of `first..=last`.

@@ -876,19 +876,22 @@ async fn whole_day_reports_from_usage_daily_equal_the_log(store: Store) {
         );
     }
     // Retention deleted the first day's rows (usage_daily keeps them): a range that
-    // starts there reads the log, as before.
+    // starts there reads usage_daily from the log's oldest day on, as the log answers.
     store
         .delete_logs_chunk(DAY1 + DAY_MS, 1_000)
         .await
         .expect("delete");
-    assert!(store
-        .whole_days(&query(DAY1, None, &[]))
-        .await
-        .expect("days")
-        .is_none());
-    assert!(store
-        .whole_days(&query(DAY1 + DAY_MS, None, &[]))
-        .await
-        .expect("days")
-        .is_some());
+    for group_by in groupings {
+        let q = query(DAY1, None, group_by);
+        assert_eq!(
+            store.whole_days(&q).await.expect("days"),
+            Some((day_of_ms(DAY1 + DAY_MS), date("9999-12-31")))
+        );
+        let from_log = store.usage_report_from_log(&q).await.expect("log");
+        assert_eq!(
+            store.usage_report(&q).await.expect("report"),
+            from_log,
+            "{q:?}"
+        );
+    }
 }
