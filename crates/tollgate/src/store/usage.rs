@@ -478,28 +478,37 @@ pub(crate) mod tests {
         );
     }
 
-    async fn totals_split_at_the_day_and_skip_refused_calls(store: Store) {
-        let day = 1_700_006_400_000;
-        let mut rows = vec![
-            row(day, -5_000_000), // before `since`: not counted
+    /// Calls around the UTC day that starts at `day`: key_a's (owner alice) yesterday
+    /// and today, one refused today (no model served: no tokens, no cost, as the meter
+    /// records a refusal; `usage_daily`'s sums rely on it), and key_b's (owner bob).
+    fn calls_around(day: i64) -> Vec<UsageRow> {
+        vec![
+            row(day, -5_000_000), // yesterday, 22:36
             row(day, -1_000),     // yesterday
             row(day, -500),       // yesterday
             row(day, 0),          // today
             row(day, 10),         // today
-        ];
-        // Refused before reaching a model: not counted.
-        rows.push(UsageRow {
-            model_served: None,
-            status: 429,
-            ..row(day, 20)
-        });
-        // Another owner's key.
-        rows.push(UsageRow {
-            key_id: Some("key_b".into()),
-            owner: Some("bob".into()),
-            cost_nanos: 7,
-            ..row(day, 30)
-        });
+            UsageRow {
+                model_served: None,
+                status: 429,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost_nanos: 0,
+                ..row(day, 20)
+            },
+            UsageRow {
+                key_id: Some("key_b".into()),
+                owner: Some("bob".into()),
+                cost_nanos: 7,
+                ..row(day, 30)
+            },
+        ]
+    }
+
+    async fn totals_split_at_the_day_and_skip_refused_calls(store: Store) {
+        let day = 1_700_006_400_000;
+        // From `day - 10_000` on: the first call (22:36 yesterday) is not counted.
+        let rows = calls_around(day);
         store.insert_usage(Arc::new(rows)).await.expect("insert");
         let mut totals = store
             .usage_totals_since(day - 10_000, day)
@@ -536,34 +545,15 @@ pub(crate) mod tests {
     async fn totals_by_day_equal_the_log_and_fall_back_to_it_for_old_rows(store: Store) {
         let day = 1_700_006_400_000; // a UTC day's start
         let yesterday = day - 86_400_000;
-        let mut rows = vec![
+        let mut rows = calls_around(day);
+        rows.extend([
             row(day, -2 * 86_400_000), // the day before yesterday: outside the range
-            row(day, -5_000_000),      // yesterday
-            row(day, -1_000),          // yesterday
-            row(day, 0),               // today
-            row(day, 10),              // today
-        ];
-        rows.push(UsageRow {
-            // Refused before reaching a model: no tokens, no cost (as the meter
-            // records a refusal; usage_daily's sums rely on it).
-            model_served: None,
-            status: 429,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_nanos: 0,
-            ..row(day, 20)
-        });
-        rows.push(UsageRow {
-            key_id: Some("key_b".into()),
-            owner: Some("bob".into()),
-            cost_nanos: 7,
-            ..row(day, 30)
-        });
-        rows.push(UsageRow {
-            key_id: None, // no client key: the global totals only
-            owner: None,
-            ..row(day, 40)
-        });
+            UsageRow {
+                key_id: None, // no client key: the global totals only
+                owner: None,
+                ..row(day, 40)
+            },
+        ]);
         store.insert_usage(Arc::new(rows)).await.expect("insert");
         let sorted = |mut t: Vec<UsageTotals>| {
             t.sort_by(|a, b| (&a.key_id, &a.owner, a.today).cmp(&(&b.key_id, &b.owner, b.today)));
