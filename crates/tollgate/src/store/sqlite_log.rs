@@ -114,6 +114,30 @@ fn insert_rows(connection: &mut Connection, rows: &[UsageRow]) -> rusqlite::Resu
     transaction.commit()
 }
 
+/// A `usage_daily` row read by column name (the same names as sqlx's `FromRow`).
+fn daily_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DailyRow> {
+    Ok(DailyRow {
+        day: r.get("day")?,
+        key_id: r.get("key_id")?,
+        model: r.get("model")?,
+        owner: r.get("owner")?,
+        requests: r.get("requests")?,
+        successes: r.get("successes")?,
+        failures: r.get("failures")?,
+        errors: r.get("errors")?,
+        prompt_tokens: r.get("prompt_tokens")?,
+        completion_tokens: r.get("completion_tokens")?,
+        cost_nanos: r.get("cost_nanos")?,
+        latency_avg_ms: r.get("latency_avg_ms")?,
+        latency_p95_ms: r.get("latency_p95_ms")?,
+        latency_p99_ms: r.get("latency_p99_ms")?,
+        latency_sum_ms: r.get("latency_sum_ms")?,
+        latency_counts: r.get("latency_counts")?,
+        updated_at: r.get("updated_at")?,
+        admitted: r.get("admitted")?,
+    })
+}
+
 /// The stored row of one `usage_daily` group.
 static DAILY_SELECT: LazyLock<String> = LazyLock::new(daily::select_sql);
 
@@ -123,28 +147,7 @@ fn add_daily(connection: &Connection, deltas: DailyDeltas) -> rusqlite::Result<(
     let mut select = connection.prepare_cached(&DAILY_SELECT)?;
     for (key, batch) in deltas.into_groups() {
         let stored = select
-            .query_row(params![key.0, key.1, key.2], |r| {
-                Ok(DailyRow {
-                    day: r.get(0)?,
-                    key_id: r.get(1)?,
-                    model: r.get(2)?,
-                    owner: r.get(3)?,
-                    requests: r.get(4)?,
-                    successes: r.get(5)?,
-                    failures: r.get(6)?,
-                    errors: r.get(7)?,
-                    prompt_tokens: r.get(8)?,
-                    completion_tokens: r.get(9)?,
-                    cost_nanos: r.get(10)?,
-                    latency_avg_ms: r.get(11)?,
-                    latency_p95_ms: r.get(12)?,
-                    latency_p99_ms: r.get(13)?,
-                    latency_sum_ms: r.get(14)?,
-                    latency_counts: r.get(15)?,
-                    updated_at: r.get(16)?,
-                    admitted: r.get(17)?,
-                })
-            })
+            .query_row(params![key.0, key.1, key.2], daily_row)
             .optional()?;
         let upsert = daily::upsert(&daily::merged(key, stored, batch));
         let mut statement = connection.prepare_cached(upsert.text())?;
