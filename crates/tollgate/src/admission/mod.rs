@@ -232,7 +232,7 @@ impl Admission {
             let p = windows::Periods::at(now_ms);
             let day = crate::store::day_of_ms;
             let totals = store
-                .usage_totals_by_day(day(p.month_start_ms()), day(p.day_start_ms()))
+                .usage_totals_month(day(p.month_start_ms()), day(p.day_start_ms()))
                 .await?;
             local.seed(&totals, now_ms);
         }

@@ -18,6 +18,9 @@
 //!   functions (days and percentiles are computed here, in Rust, from streamed rows),
 //!   no `DELETE … LIMIT` (chunks are bounded by a key found first). Filtered queries
 //!   are built as [`Sql`] (`$N` text and its values), one source for both backends.
+//! - A report over whole UTC days that neither filters nor groups by owner folds the
+//!   days' `usage_daily` rows (same figures: they keep latency counts per value)
+//!   instead of streaming the log ([`Store::usage_report`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

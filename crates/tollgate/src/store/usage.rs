@@ -246,16 +246,14 @@ impl Store {
             .await?
         }))
     }
-}
 
-impl Store {
     /// [`Store::usage_totals_since`] from the start of `first_day` on, split at the
     /// start of `today`, read from `usage_daily` (a few rows a day) instead of the
     /// request log (every call, sorted: a month of it took ~45 s at a million calls a
     /// day). Owners are as `usage_daily` keeps them: the newest per day, key and model.
     /// While the range holds a row from before migration 0008, whose count of admitted
     /// calls is unknown, it reads the log as before.
-    pub async fn usage_totals_by_day(
+    pub async fn usage_totals_month(
         &self,
         first_day: NaiveDate,
         today: NaiveDate,
@@ -568,7 +566,7 @@ pub(crate) mod tests {
         let (first, today) = (day_of_ms(yesterday), day_of_ms(day));
         let by_day = sorted(
             store
-                .usage_totals_by_day(first, today)
+                .usage_totals_month(first, today)
                 .await
                 .expect("from usage_daily"),
         );
@@ -597,7 +595,7 @@ pub(crate) mod tests {
         });
         let fallback = sorted(
             store
-                .usage_totals_by_day(first, today)
+                .usage_totals_month(first, today)
                 .await
                 .expect("from the log"),
         );

@@ -200,9 +200,9 @@ type Done = (
     Result<(Arc<Vec<UsageRow>>, Result<(), StoreError>), tokio::task::JoinError>,
 );
 
-/// What a finished spool append answers: its rows, and the file's new length or the
-/// error (or how the task failed).
-type Appended = Result<(Vec<UsageRow>, std::io::Result<u64>), tokio::task::JoinError>;
+/// What a finished spool append answers: the file's new length or the error (or how
+/// the task failed).
+type Appended = Result<std::io::Result<u64>, tokio::task::JoinError>;
 
 /// Waits for the spool append in flight; never resolves when there is none.
 async fn appended(appending: &mut Option<Appending>) -> Appended {
@@ -361,19 +361,7 @@ impl Writer {
     /// to the spool meanwhile start the next one.
     fn append_done(&mut self, done: Appended) {
         let count = self.appending.take().map_or(0, |a| a.rows) as u64;
-        let outcome = match done {
-            Ok((rows, outcome)) => {
-                // The emptied vector holds the next rows, its capacity kept (unless an
-                // outage grew it: that memory is given back).
-                if self.to_spool.is_empty() && rows.capacity() <= WAITING_MAX {
-                    let mut rows = rows;
-                    rows.clear();
-                    self.to_spool = rows;
-                }
-                outcome
-            }
-            Err(e) => Err(std::io::Error::other(e)),
-        };
+        let outcome = done.unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.spool.appended(&outcome);
         match outcome {
             Ok(_) => {
